@@ -1,0 +1,218 @@
+"""From retrieved sources to an Answer: refuse, generate and check, or quote.
+
+1. Refuse when retrieval found nothing relevant enough: no chunk reaches
+   `min_relevance` cosine similarity, or a specific term of the question (a
+   name, acronym or figure) occurs in none of the sources. The refusal lists
+   the closest sources.
+2. Otherwise the language model drafts an answer over the numbered sources;
+   the grounding check (`grounding.check`) drops every sentence without a
+   valid [n] or with a figure or name its sources lack.
+3. If nothing useful survives (nothing at all, or nothing of the kind the
+   question asks for: a figure for "how much", a date for "when", a name for
+   "who"), the answer is extractive: the source sentences closest to the
+   question, quoted verbatim with their [n].
+
+All of it is general text logic plus one embedding call; nothing here knows
+particular questions or documents. The question-type cues are English.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+
+from app import grounding, prompts
+from app.embedding import OnnxEmbedder
+from app.llm import LanguageModel
+from app.types import Answer, Citation, Hit
+
+MAX_SENTENCES = 3  # an answer, not an essay: the prompt asks for one or two
+_MONTHS = ("january february march april may june july august september october "
+           "november december").split()
+
+
+def specific_terms(question: str) -> list[str]:
+    """Names, acronyms and figures a question asks about."""
+    figures, names = grounding.facts(question)
+    return figures + names
+
+
+def missing_terms(question: str, hits: list[Hit]) -> list[str]:
+    text = grounding.normalise(" ".join(h.chunk.text for h in hits))
+    return [t for t in specific_terms(question) if not grounding.occurs(t, text)]
+
+
+def expected_type(question: str) -> str | None:
+    q = question.lower()
+    if re.search(r"\bhow (much|many|large|big|long)\b|\bwhat (percentage|share|amount|number)\b", q):
+        return "figure"
+    if re.search(r"\bwhen\b|\bwhat (year|date|month)\b|\bwhich year\b", q):
+        return "date"
+    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b", q):
+        return "name"
+    return None
+
+
+def answers_type(text: str, kind: str | None, question: str = "") -> bool:
+    if kind is None:
+        return True
+    figures, names = grounding.facts(text)
+    if kind == "figure":
+        return bool(figures)
+    if kind == "date":
+        return any(re.fullmatch(r"\d{4}", f) for f in figures) or any(
+            m in text.lower() for m in _MONTHS)
+    asked = {n.lower() for n in grounding.facts(question)[1]}
+    return any(n.lower() not in asked for n in names)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9$%]+", text.lower()) if len(w) > 2}
+
+
+def best_quote(chunk_text: str, claim: str) -> str:
+    """The sentence of a chunk that shares most words with a claim."""
+    sents = grounding.split_sentences(chunk_text) or [chunk_text]
+    target = _words(grounding.strip_citations(claim))
+    return max(sents, key=lambda s: len(_words(s) & target) / (1 + 0.01 * len(s)))
+
+
+def _citations(hits: list[Hit], numbers: list[int], claims: dict[int, str]) -> list[Citation]:
+    return [
+        Citation(n=n, chunk=hits[n - 1].chunk, quote=best_quote(hits[n - 1].chunk.text, claims.get(n, "")),
+                 score=round(hits[n - 1].similarity, 4))
+        for n in numbers
+    ]
+
+
+def refusal(question: str, query: str, hits: list[Hit], reason: str) -> Answer:
+    closest = sorted(hits, key=lambda h: h.similarity, reverse=True)[:3]
+    return Answer(
+        text=f"Not found in your documents: {reason}.",
+        citations=[Citation(n=i + 1, chunk=h.chunk, quote=best_quote(h.chunk.text, query),
+                            score=round(h.similarity, 4)) for i, h in enumerate(closest)],
+        mode="refused", grounded=True, question=question, query=query, note=reason,
+    )
+
+
+LEXICAL_WEIGHT = 0.3  # weight of question-word coverage beside embedding similarity
+TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
+RELEVANCE_MARGIN = 0.1  # how far below the best source sentence a generated answer may score
+
+
+class SentenceRanker:
+    """Scores text against a question: cosine similarity (MiniLM) plus the
+    IDF-weighted share of the question's content words it contains (with the
+    sentence before it, which often names what "it" or "the state" is) plus a
+    bonus when it holds the kind of fact asked for."""
+
+    def __init__(self, question: str, query: str, hits: list[Hit], embedder: OnnxEmbedder):
+        self.question, self.kind, self.embedder = question, expected_type(question), embedder
+        self.cands: list[tuple[int, str, str]] = []  # (source n, sentence, sentence with context)
+        for n, h in enumerate(hits, start=1):
+            prev = ""
+            for sent in grounding.split_sentences(h.chunk.text):
+                if len(_words(sent)) >= 3:
+                    self.cands.append((n, sent, f"{prev} {sent}"))
+                prev = sent
+        self.terms = grounding.content_words(query)
+        docs = [grounding.content_words(c) for _, _, c in self.cands] or [set()]
+        self.idf = {t: math.log(1 + len(docs) / (1 + sum(t in d for d in docs))) for t in self.terms}
+        vecs = embedder.embed([query] + [s for _, s, _ in self.cands])
+        self.qvec = vecs[0]
+        self.sims = vecs[1:] @ vecs[0]
+
+    def _score(self, sim: float, sentence: str, context: str) -> float:
+        total = sum(self.idf.values())
+        words = grounding.content_words(context)
+        lexical = sum(w for t, w in self.idf.items() if t in words) / total if total else 0.0
+        typed = TYPE_BONUS if self.kind and answers_type(sentence, self.kind, self.question) else 0.0
+        return float(sim) + LEXICAL_WEIGHT * lexical + typed
+
+    def ranked(self) -> list[tuple[float, int, str]]:
+        return sorted(((self._score(sim, s, c), n, s) for sim, (n, s, c)
+                       in zip(self.sims, self.cands)), reverse=True)
+
+    def score_text(self, text: str) -> float:
+        plain = grounding.strip_citations(text)
+        return self._score(float(self.embedder.embed([plain])[0] @ self.qvec), plain, plain)
+
+
+def extractive(question: str, query: str, hits: list[Hit], ranker: SentenceRanker,
+               note: str) -> Answer:
+    """Quote the source sentences that best answer the question."""
+    ranked = ranker.ranked()
+    top = ranked[0][0]
+    chosen = [x for x in ranked[:2] if x[0] >= top - 0.05]
+    text = " ".join(f"\u201c{s.strip()}\u201d [{n}]" for _, n, s in chosen)
+    numbers = list(dict.fromkeys(n for _, n, _ in chosen))
+    cites = [Citation(n=n, chunk=hits[n - 1].chunk,
+                      quote=next(s for _, m, s in chosen if m == n).strip(),
+                      score=round(hits[n - 1].similarity, 4)) for n in numbers]
+    return Answer(text=text, citations=cites, mode="extractive", grounded=True,
+                  question=question, query=query, note=note)
+
+
+def answer(
+    question: str,
+    query: str,
+    hits: list[Hit],
+    llm: LanguageModel,
+    embedder: OnnxEmbedder,
+    min_relevance: float,
+    max_tokens: int,
+    temperature: float,
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
+    timings: dict[str, float] = {}
+    if not hits:
+        return refusal(question, query, hits, "the index holds no passages to search")
+    best = max(h.similarity for h in hits)
+    if best < min_relevance:
+        return refusal(question, query, hits,
+                       f"no passage is close enough to the question (best similarity {best:.2f})")
+    missing = missing_terms(question, hits)
+    if missing:
+        return refusal(question, query, hits,
+                       "the sources never mention " + ", ".join(f"'{m}'" for m in missing))
+
+    t = time.perf_counter()
+    pieces: list[str] = []
+    for piece in llm.stream(prompts.answer_messages(query, [h.chunk.text for h in hits]),
+                            max_tokens, temperature):
+        pieces.append(piece)
+        if on_token:
+            on_token(piece)
+    draft = "".join(pieces).strip()
+    timings["generate"] = time.perf_counter() - t
+    timings["tokens"] = float(len(pieces))
+
+    result = grounding.check(draft, [h.chunk.text for h in hits]).first(MAX_SENTENCES)
+    dropped = [f"{v.sentence} ({v.reason})" for v in result.dropped]
+    ranker = SentenceRanker(question, query, hits, embedder)
+    kind = ranker.kind
+    best_source = ranker.ranked()[0][0] if ranker.cands else 0.0
+    why = ""
+    if not result.kept:
+        why = "the model's answer did not survive the grounding check"
+    elif not answers_type(result.text, kind, question):
+        why = f"the model's checked answer does not give the {kind} asked for"
+    elif ranker.cands and ranker.score_text(result.text) < best_source - RELEVANCE_MARGIN:
+        why = "a source sentence answers the question more closely than the model did"
+    if not why:
+        claims: dict[int, str] = {}
+        for v in result.kept:
+            for n in v.cites:
+                claims[n] = claims.get(n, "") + " " + v.sentence
+        a = Answer(text=result.text, citations=_citations(hits, result.cited, claims),
+                   mode="generated", grounded=True, question=question, query=query,
+                   dropped=dropped,
+                   note="citation marks added by the grounding check"
+                   if any(v.attributed for v in result.kept) else "")
+    else:
+        a = extractive(question, query, hits, ranker, why)
+        a.dropped = dropped
+    a.timings.update(timings)
+    return a

@@ -1,0 +1,213 @@
+"""The `ragchat` command line: ingest, ask, chat, stats (and serve, eval).
+
+A thin adapter over `Engine`: each command builds settings, calls one engine
+method and renders what comes back. Domain errors (`RagchatError`) become one
+`Error: ...` line and exit status 1; anything else is a bug and keeps its
+traceback. Heavy libraries are imported inside commands, so `--help` is quick.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from app import offline
+from app.errors import RagchatError
+
+
+class _Group(click.Group):
+    """Turns domain errors into one clear line and a non-zero status."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RagchatError as e:
+            raise click.ClickException(str(e)) from None
+
+
+def _settings(ctx: click.Context, **overrides):
+    from app.settings import load_settings
+
+    merged = {**ctx.obj, **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return load_settings(**merged)
+    except RagchatError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--collection", "-c", help="Chroma collection to use (setting: collection).")
+@click.option("--chroma-url", help="Chroma server URL instead of the embedded store.")
+@click.option("--index-dir", type=click.Path(path_type=Path),
+              help="Folder of the embedded store and indexes.")
+@click.version_option(package_name="ragchat")
+@click.pass_context
+def cli(ctx: click.Context, collection, chroma_url, index_dir):
+    """Ask questions about a folder of documents; answers cite their sources."""
+    offline.enforce()
+    ctx.obj = {k: v for k, v in dict(collection=collection, chroma_url=chroma_url,
+                                     index_dir=index_dir).items() if v is not None}
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--chunk-size", type=int, help="Chunk length in word pieces (max 256).")
+@click.option("--chunk-overlap", type=int, help="Word pieces shared by neighbouring chunks.")
+@click.pass_context
+def ingest(ctx, paths, chunk_size, chunk_overlap):
+    """Add files or folders (default: seeds/) to the index; unchanged files are skipped."""
+    from app.engine import Engine
+
+    settings = _settings(ctx, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    bar = None
+
+    def progress(done: int, total: int, current: str) -> None:
+        nonlocal bar
+        if bar is None and total:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="file", desc="ingest", leave=False,
+                       disable=None if total > 1 else True)
+        if bar is not None:
+            bar.n = done
+            bar.set_postfix_str(current[-40:], refresh=True)
+
+    report = Engine(settings).ingest(list(paths), progress=progress)
+    if bar is not None:
+        bar.close()
+    for reason in report.failed.values():
+        click.echo(f"Error: {reason}", err=True)
+    click.echo(report.summary())
+    if not report.ok:
+        ctx.exit(1)
+
+
+def _render_sources(answer) -> str:
+    lines = []
+    for c in answer.citations:
+        where = f", page {c.chunk.page}" if c.chunk.page else ""
+        quote = " ".join(c.quote.split())
+        if len(quote) > 240:
+            quote = quote[:239] + "…"
+        lines.append(f"[{c.n}] {c.chunk.source}{where}, chars {c.chunk.start}-{c.chunk.end} "
+                     f"(score {c.score:.2f}): \u201c{quote}\u201d")
+    return "\n".join(lines)
+
+
+def render_answer(answer) -> str:
+    head = f"(Quoted from the sources: {answer.note}.)\n" if answer.mode == "extractive" else ""
+    label = "Closest sources:" if answer.mode == "refused" else "Sources:"
+    sources = _render_sources(answer)
+    return f"{head}{answer.text}\n\n{label}\n{sources}" if sources else f"{head}{answer.text}"
+
+
+def _ask_streaming(engine, question: str, history, top_k):
+    """Show the draft as it is generated (on a terminal), then the checked answer."""
+    if not sys.stdout.isatty():
+        return engine.ask(question, history=history, top_k=top_k)
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    console = Console()
+    draft = Text(style="dim")
+    with Live(draft, console=console, transient=True, refresh_per_second=12) as live:
+        def on_token(piece: str) -> None:
+            draft.append(piece)
+            live.update(draft)
+
+        return engine.ask(question, history=history, on_token=on_token, top_k=top_k)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole Answer as JSON.")
+@click.option("--top-k", "-k", type=int, help="Sources to retrieve.")
+@click.option("--llm", type=click.Choice(["local", "openai"]), help="Language-model backend.")
+@click.pass_context
+def ask(ctx, question, as_json, top_k, llm):
+    """Answer one QUESTION from the indexed documents, with cited sources."""
+    from app.engine import Engine
+
+    engine = Engine(_settings(ctx, llm=llm, top_k=top_k))
+    if as_json:
+        answer = engine.ask(question)
+        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        answer = _ask_streaming(engine, question, (), None)
+        click.echo(render_answer(answer))
+
+
+@cli.command()
+@click.option("--top-k", "-k", type=int, help="Sources to retrieve.")
+@click.option("--llm", type=click.Choice(["local", "openai"]), help="Language-model backend.")
+@click.pass_context
+def chat(ctx, top_k, llm):
+    """A conversation in the terminal; follow-up questions use the earlier ones.
+
+    Reads one question per line (also from a pipe); an empty line is skipped,
+    /reset forgets the conversation, /quit or end of input leaves.
+    """
+    from app.engine import Engine
+
+    engine = Engine(_settings(ctx, llm=llm, top_k=top_k))
+    history: list[str] = []
+    tty = sys.stdin.isatty()
+    while True:
+        if tty:
+            click.echo("> ", nl=False)
+        line = sys.stdin.readline()
+        if not line or line.strip() in ("/quit", "/exit"):
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question == "/reset":
+            history.clear()
+            click.echo("(conversation forgotten)")
+            continue
+        if not tty:
+            click.echo(f"> {question}")
+        try:
+            answer = _ask_streaming(engine, question, history, top_k)
+        except RagchatError as e:
+            click.echo(f"Error: {e}", err=True)
+            continue
+        if answer.query != question:
+            click.echo(f"(searched for: {answer.query})")
+        click.echo(render_answer(answer) + "\n")
+        history.append(answer.query)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def stats(ctx, as_json):
+    """Collections in the index: files, chunks and embedder."""
+    from dataclasses import asdict
+
+    from app.engine import Engine
+
+    engine = Engine(_settings(ctx))
+    rows = engine.stats()
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("The index is empty: run `ragchat ingest` first.")
+    for r in rows:
+        click.echo(f"{r.name}: {r.files} files, {r.chunks} chunks, embedder {r.embedder} "
+                   f"({r.dimension} dimensions)")
+        for s in r.sources:
+            click.echo(f"  {s}")
+
+
+def main() -> None:
+    cli(prog_name="ragchat")
+
+
+if __name__ == "__main__":
+    main()

