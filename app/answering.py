@@ -44,6 +44,15 @@ def missing_terms(question: str, hits: list[Hit]) -> list[str]:
     return [t for t in specific_terms(question) if not grounding.occurs(t, text)]
 
 
+def word_coverage(question: str, hits: list[Hit]) -> float:
+    """Share of the question's content words found in the retrieved passages."""
+    words = grounding.content_words(question)
+    if not words:
+        return 0.0
+    found = grounding.content_words(" ".join(h.chunk.text for h in hits))
+    return len(words & found) / len(words)
+
+
 def expected_type(question: str) -> str | None:
     q = question.lower()
     if re.search(r"\bhow (much|many|large|big|long)\b|\bwhat (percentage|share|amount|number)\b", q):
@@ -59,8 +68,8 @@ def answers_type(text: str, kind: str | None, question: str = "") -> bool:
     if kind is None:
         return True
     figures, names = grounding.facts(text)
-    if kind == "figure":
-        return bool(figures)
+    if kind == "figure":  # an amount or count; a bare year is not "how much"
+        return any(not re.fullmatch(r"(19|20)\d\d", f) for f in figures)
     if kind == "date":
         return any(re.fullmatch(r"\d{4}", f) for f in figures) or any(
             m in text.lower() for m in _MONTHS)
@@ -97,9 +106,11 @@ def refusal(question: str, query: str, hits: list[Hit], reason: str) -> Answer:
     )
 
 
+MIN_WORD_COVERAGE = 0.5  # below min_relevance, still answer if this share of question words match
 LEXICAL_WEIGHT = 0.3  # weight of question-word coverage beside embedding similarity
 TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
-RELEVANCE_MARGIN = 0.1  # how far below the best source sentence a generated answer may score
+FOLLOW_UP_WEIGHT = 0.65  # share of the newest question (vs the condensed query) in similarity
+RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the best source sentence
 
 
 class SentenceRanker:
@@ -117,12 +128,16 @@ class SentenceRanker:
                 if len(_words(sent)) >= 3:
                     self.cands.append((n, sent, f"{prev} {sent}"))
                 prev = sent
-        self.terms = grounding.content_words(query)
+        # A follow-up was retrieved with the conversation around it, but its
+        # answer is what the newest question asks: weigh that one most.
+        self.terms = grounding.content_words(question) or grounding.content_words(query)
         docs = [grounding.content_words(c) for _, _, c in self.cands] or [set()]
         self.idf = {t: math.log(1 + len(docs) / (1 + sum(t in d for d in docs))) for t in self.terms}
-        vecs = embedder.embed([query] + [s for _, s, _ in self.cands])
-        self.qvec = vecs[0]
-        self.sims = vecs[1:] @ vecs[0]
+        vecs = embedder.embed([question, query] + [s for _, s, _ in self.cands])
+        w = 1.0 if query == question else FOLLOW_UP_WEIGHT
+        self.qvec = w * vecs[0] + (1 - w) * vecs[1]
+        self.sims = vecs[2:] @ self.qvec
+        self._ranked: list[tuple[float, int, str]] | None = None
 
     def _score(self, sim: float, sentence: str, context: str) -> float:
         total = sum(self.idf.values())
@@ -132,8 +147,20 @@ class SentenceRanker:
         return float(sim) + LEXICAL_WEIGHT * lexical + typed
 
     def ranked(self) -> list[tuple[float, int, str]]:
-        return sorted(((self._score(sim, s, c), n, s) for sim, (n, s, c)
-                       in zip(self.sims, self.cands)), reverse=True)
+        if self._ranked is None:
+            self._ranked = sorted(((self._score(sim, s, c), n, s) for sim, (n, s, c)
+                                   in zip(self.sims, self.cands)), reverse=True)
+        return self._ranked
+
+    def passages(self, n_hits: int, budget: int) -> list[str]:
+        """Per source, its `budget` best sentences overall kept in reading order
+        (an empty string for a source with none): what the model is shown."""
+        best = {(n, s) for _, n, s in self.ranked()[:budget]}
+        out = [[] for _ in range(n_hits)]
+        for n, s, _ in self.cands:
+            if (n, s) in best:
+                out[n - 1].append(s)
+        return [" ".join(p) for p in out]
 
     def score_text(self, text: str) -> float:
         plain = grounding.strip_citations(text)
@@ -149,8 +176,8 @@ def extractive(question: str, query: str, hits: list[Hit], ranker: SentenceRanke
     text = " ".join(f"\u201c{s.strip()}\u201d [{n}]" for _, n, s in chosen)
     numbers = list(dict.fromkeys(n for _, n, _ in chosen))
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,
-                      quote=next(s for _, m, s in chosen if m == n).strip(),
-                      score=round(hits[n - 1].similarity, 4)) for n in numbers]
+                      quote=" \u2026 ".join(s.strip() for _, m, s in chosen if m == n),
+                      score=round(hits[n - 1].similarity, 4)) for n in sorted(numbers)]
     return Answer(text=text, citations=cites, mode="extractive", grounded=True,
                   question=question, query=query, note=note)
 
@@ -165,12 +192,13 @@ def answer(
     max_tokens: int,
     temperature: float,
     on_token: Callable[[str], None] | None = None,
+    prompt_sentences: int = 6,
 ) -> Answer:
     timings: dict[str, float] = {}
     if not hits:
         return refusal(question, query, hits, "the index holds no passages to search")
     best = max(h.similarity for h in hits)
-    if best < min_relevance:
+    if best < min_relevance and word_coverage(question, hits) < MIN_WORD_COVERAGE:
         return refusal(question, query, hits,
                        f"no passage is close enough to the question (best similarity {best:.2f})")
     missing = missing_terms(question, hits)
@@ -178,9 +206,15 @@ def answer(
         return refusal(question, query, hits,
                        "the sources never mention " + ", ".join(f"'{m}'" for m in missing))
 
+    ranker = SentenceRanker(question, query, hits, embedder)
+    kind = ranker.kind
+    best_source = ranker.ranked()[0][0] if ranker.cands else 0.0
+
     t = time.perf_counter()
     pieces: list[str] = []
-    for piece in llm.stream(prompts.answer_messages(query, [h.chunk.text for h in hits]),
+    # The model sees only the best sentences: a 135M model reads a short
+    # context better, and prompt tokens cost ~3 ms each on a small CPU.
+    for piece in llm.stream(prompts.answer_messages(query, ranker.passages(len(hits), prompt_sentences)),
                             max_tokens, temperature):
         pieces.append(piece)
         if on_token:
@@ -189,11 +223,9 @@ def answer(
     timings["generate"] = time.perf_counter() - t
     timings["tokens"] = float(len(pieces))
 
+    # Checked against the whole chunks: a citation names a chunk, not a sentence.
     result = grounding.check(draft, [h.chunk.text for h in hits]).first(MAX_SENTENCES)
     dropped = [f"{v.sentence} ({v.reason})" for v in result.dropped]
-    ranker = SentenceRanker(question, query, hits, embedder)
-    kind = ranker.kind
-    best_source = ranker.ranked()[0][0] if ranker.cands else 0.0
     why = ""
     if not result.kept:
         why = "the model's answer did not survive the grounding check"
@@ -206,7 +238,7 @@ def answer(
         for v in result.kept:
             for n in v.cites:
                 claims[n] = claims.get(n, "") + " " + v.sentence
-        a = Answer(text=result.text, citations=_citations(hits, result.cited, claims),
+        a = Answer(text=result.text, citations=_citations(hits, sorted(result.cited), claims),
                    mode="generated", grounded=True, question=question, query=query,
                    dropped=dropped,
                    note="citation marks added by the grounding check"

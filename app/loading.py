@@ -64,11 +64,11 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
                 files.append(path)
             else:
                 problems[source_name(path)] = (
-                    f"unsupported file type '{path.suffix or path.name}' "
+                    f"{source_name(path)}: unsupported file type '{path.suffix or path.name}' "
                     f"(supported: {', '.join(sorted(SUPPORTED))})"
                 )
         else:
-            problems[str(path)] = "no such file or folder"
+            problems[str(path)] = f"{path}: no such file or folder"
     return files, folders, problems
 
 

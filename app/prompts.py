@@ -23,8 +23,10 @@ SOURCE_ITEM = "[{n}] {text}"
 
 
 def answer_messages(question: str, sources: list[str]) -> list[dict[str, str]]:
+    """Chat messages asking for a cited answer; source [n] is sources[n-1], and
+    empty sources are left out without renumbering the others."""
     numbered = "\n\n".join(
-        SOURCE_ITEM.format(n=i + 1, text=" ".join(s.split())) for i, s in enumerate(sources)
+        SOURCE_ITEM.format(n=i + 1, text=" ".join(s.split())) for i, s in enumerate(sources) if s.strip()
     )
     return [
         {"role": "system", "content": ANSWER_SYSTEM},

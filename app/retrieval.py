@@ -1,19 +1,23 @@
-"""Hybrid retrieval: dense (Chroma, through LlamaIndex's ChromaVectorStore) and
-keyword (LlamaIndex's BM25Retriever) results fused by reciprocal rank fusion.
+"""Hybrid retrieval: dense (Chroma) and keyword (BM25) results fused by
+reciprocal rank fusion.
+
+Both indexes are written at ingest through LlamaIndex (ChromaVectorStore and
+BM25Retriever); here they are read with chromadb and bm25s directly, the
+libraries those LlamaIndex classes wrap, because importing llama_index.core
+costs 0.7 s of a one-shot question's 3 s. The BM25 query is tokenised exactly
+as BM25Retriever does (English Snowball stemmer, same token pattern).
 
 RRF (Cormack et al., 2009) scores a chunk sum(1 / (60 + rank)) over the lists
-it appears in; it needs no score calibration between the two retrievers. The
-fusion is written out here rather than taken from LlamaIndex's
-QueryFusionRetriever because that class replaces each chunk's dense cosine
-similarity with the fused score, and the refusal decision needs the cosine.
-
-The question is embedded once, with the ONNX embedder. Left out: reranking
-with a cross-encoder (none ships offline here) and metadata filters.
+it appears in and needs no calibration between the two retrievers' scores. It
+is written out rather than taken from LlamaIndex's QueryFusionRetriever, which
+also replaces each chunk's cosine similarity with the fused score; the refusal
+decision needs the cosine. Left out: cross-encoder reranking (none ships
+offline here) and metadata filters.
 """
 
 from __future__ import annotations
 
-import math
+import json
 from typing import Any
 
 from app.embedding import OnnxEmbedder
@@ -22,54 +26,63 @@ from app.types import Hit
 
 RRF_K = 60
 CANDIDATES_PER_K = 3  # each retriever proposes this many candidates per requested hit
+BM25_TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # LlamaIndex BM25Retriever's default
 
 
 class HybridRetriever:
     def __init__(self, store: Store, collection: Any, embedder: OnnxEmbedder):
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         self.collection = collection
         self.embedder = embedder
-        self.vector_store = ChromaVectorStore(chroma_collection=collection)
         self.bm25 = store.load_bm25(collection)
         self.size = collection.count()
+        self._stemmer = None
+
+    def _keyword(self, query: str, n: int) -> list[tuple[str, str, dict]]:
+        """(id, text, metadata) of the best BM25 matches with a positive score."""
+        if self.bm25 is None:
+            return []
+        import bm25s
+        import Stemmer
+
+        if self._stemmer is None:
+            self._stemmer = Stemmer.Stemmer("english")
+        tokens = bm25s.tokenize(query, stemmer=self._stemmer, token_pattern=BM25_TOKEN_PATTERN,
+                                show_progress=False)
+        if not any(tokens.ids):
+            return []
+        k = min(n, int(self.bm25.scores.get("num_docs", n)))
+        docs, scores = self.bm25.retrieve(tokens, k=k, show_progress=False)
+        out = []
+        for doc, score in zip(docs[0], scores[0]):
+            if score <= 0:
+                continue
+            node = json.loads(doc["_node_content"])
+            out.append((doc["node_id"], node.get("text", ""), node.get("metadata", {})))
+        return out
 
     def retrieve(self, query: str, top_k: int) -> list[Hit]:
-        from llama_index.core.schema import QueryBundle
-        from llama_index.core.vector_stores import VectorStoreQuery
-
         if self.size == 0:
             return []
         qvec = self.embedder.embed([query])[0]
         n = min(self.size, top_k * CANDIDATES_PER_K)
-        dense = self.vector_store.query(
-            VectorStoreQuery(query_embedding=qvec.tolist(), similarity_top_k=n)
-        )
+        dense = self.collection.query(query_embeddings=[qvec.tolist()], n_results=n,
+                                      include=["documents", "metadatas", "distances"])
         fused: dict[str, float] = {}
         cosine: dict[str, float] = {}
-        nodes: dict[str, Any] = {}
-        for rank, (node, sim) in enumerate(zip(dense.nodes or [], dense.similarities or [])):
-            fused[node.node_id] = fused.get(node.node_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-            # ChromaVectorStore reports exp(-distance); cosine distance is 1 - cos.
-            cosine[node.node_id] = 1.0 + math.log(max(sim, 1e-12))
-            nodes[node.node_id] = node
-        if self.bm25 is not None:
-            self.bm25.similarity_top_k = n
-            ranked = [h for h in self.bm25.retrieve(QueryBundle(query)) if (h.score or 0) > 0]
-            for rank, hit in enumerate(ranked):
-                nid = hit.node.node_id
-                fused[nid] = fused.get(nid, 0.0) + 1.0 / (RRF_K + rank + 1)
-                nodes.setdefault(nid, hit.node)
+        found: dict[str, tuple[str, dict]] = {}
+        for rank, (cid, text, meta, dist) in enumerate(zip(
+                dense["ids"][0], dense["documents"][0], dense["metadatas"][0], dense["distances"][0])):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            cosine[cid] = 1.0 - dist  # the collection's space is cosine
+            found[cid] = (text, meta)
+        for rank, (cid, text, meta) in enumerate(self._keyword(query, n)):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            found.setdefault(cid, (text, meta))
         best = sorted(fused, key=fused.get, reverse=True)[:top_k]
-        missing = [nid for nid in best if nid not in cosine]
-        if missing:  # keyword-only hits: compute their cosine from stored vectors
+        missing = [cid for cid in best if cid not in cosine]
+        if missing:  # keyword-only hits: their cosine from the stored vectors
             got = self.collection.get(ids=missing, include=["embeddings"])
-            for nid, vec in zip(got["ids"], got["embeddings"]):
-                cosine[nid] = float(sum(a * b for a, b in zip(vec, qvec)))
-        return [
-            Hit(
-                chunk=chunk_from(nid, nodes[nid].get_content(), nodes[nid].metadata),
-                score=fused[nid], similarity=cosine.get(nid, 0.0),
-            )
-            for nid in best
-        ]
+            for cid, vec in zip(got["ids"], got["embeddings"]):
+                cosine[cid] = float(qvec @ vec)
+        return [Hit(chunk=chunk_from(cid, *found[cid]), score=fused[cid],
+                    similarity=cosine.get(cid, 0.0)) for cid in best]

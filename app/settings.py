@@ -68,6 +68,11 @@ class Settings(BaseSettings):
 
     # Retrieval and grounding
     top_k: int = Field(4, ge=1, le=20, description="Sources retrieved per question.")
+    prompt_sentences: int = Field(
+        6, ge=1, le=50,
+        description="Sentences from the retrieved chunks shown to the language model (the "
+        "ones closest to the question).",
+    )
     min_relevance: float = Field(
         0.25,
         ge=-1,
@@ -97,7 +102,9 @@ class Settings(BaseSettings):
         0.0, ge=0, le=2, description="Sampling temperature for generation."
     )
     max_tokens: int = Field(
-        100, ge=16, le=4096, description="Longest generated answer, in tokens."
+        60, ge=16, le=4096,
+        description="Longest generated answer, in tokens (the prompt asks for one or two "
+        "sentences).",
     )
     openai_base_url: str = Field(
         "http://127.0.0.1:8080/v1",

@@ -35,7 +35,8 @@ def chroma_client(settings: Settings) -> Any:
 
     cs = ChromaSettings(anonymized_telemetry=False)
     if not settings.chroma_url:
-        path = settings.index_dir / "chroma"
+        # Absolute: chromadb caches one client per path string within a process.
+        path = (settings.index_dir / "chroma").resolve()
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=cs)
     url = urlparse(settings.chroma_url)
@@ -127,18 +128,23 @@ class Store:
             shutil.rmtree(d)
         if not got["ids"]:
             return 0
-        nodes = [
-            TextNode(id_=i, text=t or "", metadata={k: m.get(k) for k in FILE_KEYS if k in m})
-            for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
-        ]
+        nodes = []
+        for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]):
+            meta = {k: m.get(k) for k in FILE_KEYS if k in m}
+            # BM25 reads the text and the title; paths and hashes are not words.
+            nodes.append(TextNode(id_=i, text=t or "", metadata=meta,
+                                  excluded_embed_metadata_keys=[k for k in meta if k != "title"]))
         retriever = _bm25_from_nodes(nodes)
         d.mkdir(parents=True, exist_ok=True)
-        retriever.persist(str(d))
+        retriever.persist(str(d), show_progress=False)
         (d / "ragchat_stamp.json").write_text(json.dumps({"stamp": self._stamp(got["ids"]), "count": len(nodes)}))
         return len(nodes)
 
     def load_bm25(self, col: Any) -> Any | None:
-        """The saved BM25 retriever, rebuilt first if it is missing or stale."""
+        """The saved BM25 index (a bm25s.BM25 with its corpus), rebuilt first if
+        it is missing or stale. Loaded with bm25s itself, not through
+        LlamaIndex's wrapper, to keep llama_index out of the query path's
+        start-up (its import alone takes 0.7 s)."""
         d = self.bm25_dir()
         stamp_file = d / "ragchat_stamp.json"
         count = col.count()
@@ -152,9 +158,9 @@ class Store:
                 fresh = saved.get("stamp") == self._stamp(col.get(include=[])["ids"])
         if not fresh:
             self.rebuild_bm25(col)
-        from llama_index.retrievers.bm25 import BM25Retriever
+        import bm25s
 
-        return BM25Retriever.from_persist_dir(str(d), show_progress=False)
+        return bm25s.BM25.load(str(d), load_corpus=True, show_progress=False)
 
 
 def _bm25_from_nodes(nodes: list) -> Any:

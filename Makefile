@@ -1,0 +1,50 @@
+# ragchat: `make ask Q="..."` and `make test` work on a fresh machine; each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RAGCHAT := $(VENV)/bin/ragchat
+Q ?= How much is Amazon investing in OpenAI?
+PYTEST_ARGS ?=
+
+# llama-cpp-python compiles llama.cpp from source. -march=native builds pick up AMX kernels
+# that crash in some virtual machines, so x86-64 gets a portable AVX2 build, made once and
+# kept in a wheel folder outside the checkout (pip's own cache would reuse a native build).
+LLAMA_CPP_VERSION := 0.3.36
+WHEELS ?= $(HOME)/.cache/ragchat/wheels
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+endif
+
+export HF_HUB_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: install ask ingest test bench clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	ls $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --no-deps --no-cache-dir \
+	    llama-cpp-python==$(LLAMA_CPP_VERSION) -w $(WHEELS)
+	$(PY) -m pip install --find-links $(WHEELS) -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+ingest: install
+	$(RAGCHAT) ingest
+
+ask: install
+	@$(RAGCHAT) ingest >/dev/null   # incremental: a no-op when seeds/ is unchanged
+	$(RAGCHAT) ask "$(Q)"
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/cold_start.py
+
+clean:
+	rm -rf index/chroma index/bm25 index/.embedder

@@ -1,0 +1,81 @@
+"""The `ragchat` command line with the real local model and the seed index."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import SEED_SOURCE, run_cli
+
+Q = "How much is Amazon investing in OpenAI?"
+
+
+def test_ask_answers_the_seed_question_with_a_citation(seed_project):
+    r = run_cli("ask", Q, cwd_dir=seed_project)
+    assert r.returncode == 0, r.stderr
+    answer, _, sources = r.stdout.partition("\nSources:\n")
+    assert "$50 billion" in answer
+    assert sources.startswith(f"[1] {SEED_SOURCE}, chars ")
+    assert "Traceback" not in r.stderr
+
+
+def test_ask_json_carries_the_whole_answer(seed_project):
+    r = run_cli("ask", Q, "--json", "--top-k", "3", cwd_dir=seed_project)
+    assert r.returncode == 0, r.stderr
+    a = json.loads(r.stdout)
+    assert a["mode"] in ("generated", "extractive") and a["grounded"] is True
+    assert "$50 billion" in a["text"]
+    assert a["question"] == a["query"] == Q
+    cite = a["citations"][0]
+    assert cite["chunk"]["source"] == SEED_SOURCE
+    assert all(part in cite["chunk"]["text"] for part in cite["quote"].split(" \u2026 "))
+    assert f"[{cite['n']}]" in a["text"]
+    assert 0 <= cite["chunk"]["start"] < cite["chunk"]["end"]
+    assert set(a["timings"]) >= {"retrieve", "total"}
+
+
+def test_question_the_article_cannot_answer_is_refused(seed_project):
+    r = run_cli("ask", "Who is the CEO of OpenAI?", "--json", cwd_dir=seed_project)
+    assert r.returncode == 0, r.stderr
+    a = json.loads(r.stdout)
+    assert a["mode"] == "refused" and a["text"].startswith("Not found in your documents")
+    assert a["citations"] and a["citations"][0]["chunk"]["source"] == SEED_SOURCE
+
+
+def test_chat_rewrites_a_follow_up_using_the_conversation(seed_project):
+    r = run_cli("chat", cwd_dir=seed_project, stdin=f"{Q}\nAnd how much comes later?\n")
+    assert r.returncode == 0, r.stderr
+    first, _, second = r.stdout.partition("> And how much comes later?")
+    assert "$50 billion" in first
+    assert f"(searched for: {Q} And how much comes later?)" in second
+    assert "$35 billion" in second
+
+
+def test_stats_lists_the_collection(seed_project):
+    r = run_cli("stats", cwd_dir=seed_project)
+    assert r.returncode == 0, r.stderr
+    assert "ragchat: 1 files" in r.stdout and "all-MiniLM-L6-v2 (384 dimensions)" in r.stdout
+    assert SEED_SOURCE in r.stdout
+
+
+def _one_line_error(r, *needles):
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_errors_are_one_clear_line(seed_project, tmp_path):
+    _one_line_error(run_cli("ask", Q, cwd_dir=tmp_path), "no collection 'ragchat'", "ragchat ingest")
+    _one_line_error(run_cli("--collection", "other", "ask", Q, cwd_dir=seed_project),
+                    "no collection 'other'")
+    _one_line_error(run_cli("ask", Q, cwd_dir=seed_project,
+                            env={"RAGCHAT_MODEL_PATH": str(tmp_path / "missing.gguf")}),
+                    "model file not found", "missing.gguf")
+    _one_line_error(run_cli("ask", Q, "--llm", "openai", cwd_dir=seed_project,
+                            env={"RAGCHAT_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+                                 "RAGCHAT_OPENAI_TIMEOUT": "5"}),
+                    "cannot reach the model endpoint", "127.0.0.1:9")
+    _one_line_error(run_cli("ask", Q, cwd_dir=seed_project, env={"RAGCHAT_TOP_K": "lots"}),
+                    "bad setting top_k")
+    _one_line_error(run_cli("ask", "   ", cwd_dir=seed_project), "question is empty")

@@ -1,0 +1,46 @@
+"""Query embeddings (onnxruntime) against sentence-transformers, and hybrid retrieval."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app import embedding
+from conftest import SEED
+
+
+def test_onnx_query_embeddings_match_sentence_transformers(engine):
+    from sentence_transformers import SentenceTransformer
+
+    texts = [
+        "How much is Amazon investing in OpenAI?",
+        "Trainium",
+        "Ünïcödé façade — naïve café, 東京, emoji 🚀",
+        SEED.read_text(),  # longer than the 256 word pieces both truncate to
+        "x " * 600,
+    ]
+    st = SentenceTransformer(str(embedding.model_dir(engine.settings)), device="cpu")
+    reference = st.encode(texts, normalize_embeddings=True)
+    ours = engine.embedder.embed(texts)
+    assert ours.shape == reference.shape == (len(texts), 384)
+    cosines = (ours * reference).sum(axis=1)
+    assert np.all(cosines > 0.999), cosines
+
+
+def test_money_question_retrieves_the_fifty_billion_passage_first(engine):
+    hits = engine.retrieve("How much is Amazon investing in OpenAI?")
+    assert "$50 billion" in hits[0].chunk.text
+    assert hits[0].similarity > 0.5
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_keyword_index_is_loaded_not_rebuilt_per_query(engine):
+    stamp = engine.store.bm25_dir() / "ragchat_stamp.json"
+    before = stamp.stat().st_mtime_ns
+    for q in ("Trainium chips", "Maryland workforce", "Stateful Runtime Environment"):
+        engine.retrieve(q)
+    assert stamp.stat().st_mtime_ns == before
+
+
+def test_keyword_retrieval_finds_a_rare_exact_term(engine):
+    hits = engine.retrieve("Subcabinet", top_k=1)
+    assert "AI Subcabinet" in hits[0].chunk.text

@@ -1,0 +1,166 @@
+"""Ingest into a real embedded Chroma in a temporary folder, with the real embedder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.engine import Engine
+from app.errors import ConfigError, EmbedderMismatchError
+from app.settings import Settings, load_settings
+from app.store import Store
+from conftest import SEED, SEED_SOURCE, run_cli
+
+
+def _engine(**kw) -> Engine:
+    return Engine(Settings(index_dir=Path("index"), **kw))
+
+
+def _stored(engine: Engine) -> dict[str, tuple[str, dict]]:
+    col = engine.store.open("sentence-transformers/all-MiniLM-L6-v2")
+    got = col.get(include=["documents", "metadatas"])
+    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+
+def test_seed_chunks_fit_the_embedder_and_point_into_the_file(tmp_path):
+    shutil.copytree(SEED.parent, "seeds")
+    engine = _engine()
+    report = engine.ingest([Path("seeds")])
+    assert report.ok and report.added == [SEED_SOURCE] and report.chunks >= 2
+    text = SEED.read_text()
+    from tokenizers import Tokenizer
+
+    from app.embedding import model_dir
+
+    tok = Tokenizer.from_file(str(model_dir(engine.settings) / "tokenizer.json"))
+    tok.no_truncation()
+    for cid, (doc, meta) in _stored(engine).items():
+        assert text[meta["start"]:meta["end"]] == doc
+        assert meta["source"] == SEED_SOURCE and meta["title"] == "Amazon Deepens OpenAI Partnership"
+        assert len(tok.encode(doc, add_special_tokens=False).ids) <= 200
+        assert len(meta["content_hash"]) == 16
+    # The whole article is covered: every sentence lands in some chunk.
+    docs = " ".join(d for d, _ in _stored(engine).values())
+    assert "AI Subcabinet" in docs and "Amazon Deepens OpenAI Partnership" in docs
+
+
+def test_ingest_is_incremental_and_tracks_changes_and_deletions():
+    docs = Path("docs")
+    docs.mkdir()
+    (docs / "a.md").write_text("# Alpha\n\nThe alpha project has 12 engineers.\n")
+    (docs / "b.txt").write_text("Beta launched in 2021 in Lisbon.\n")
+    engine = _engine()
+    first = engine.ingest([docs])
+    assert sorted(first.added) == ["docs/a.md", "docs/b.txt"]
+    before = _stored(engine)
+
+    again = engine.ingest([docs])
+    assert again.added == again.updated == again.removed == [] and again.chunks == 0
+    assert sorted(again.unchanged) == ["docs/a.md", "docs/b.txt"]
+    assert _stored(engine).keys() == before.keys()
+
+    (docs / "a.md").write_text("# Alpha\n\nThe alpha project now has 40 engineers.\n")
+    (docs / "b.txt").unlink()
+    third = engine.ingest([docs])
+    assert third.updated == ["docs/a.md"] and third.removed == ["docs/b.txt"]
+    texts = [d for d, _ in _stored(engine).values()]
+    assert any("40 engineers" in t for t in texts)
+    assert not any("12 engineers" in t or "Lisbon" in t for t in texts)
+    # The keyword index follows: the removed file's words are gone from it.
+    hits = engine.retrieve("Lisbon 2021", top_k=3)
+    assert all("Lisbon" not in h.chunk.text for h in hits)
+
+
+def test_bad_files_are_reported_and_good_ones_land():
+    d = Path("mixed")
+    d.mkdir()
+    (d / "good.txt").write_text("The harbour bridge opened in 1932.\n")
+    (d / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR" + bytes(range(256)))
+    (d / "latin1.md").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+    (d / "empty.txt").write_text("   \n")
+    (d / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf")
+    (d / "broken.docx").write_bytes(b"PK\x03\x04 not a zip")
+    report = _engine().ingest([d])
+    assert report.added == ["mixed/good.txt"]
+    reasons = report.failed
+    assert set(reasons) == {"mixed/binary.txt", "mixed/latin1.md", "mixed/empty.txt",
+                            "mixed/broken.pdf", "mixed/broken.docx"}
+    assert "binary data" in reasons["mixed/binary.txt"]
+    assert "not valid UTF-8" in reasons["mixed/latin1.md"] and "0xe9" in reasons["mixed/latin1.md"]
+    assert "empty" in reasons["mixed/empty.txt"]
+    assert "PDF" in reasons["mixed/broken.pdf"]
+    for source, reason in reasons.items():
+        assert reason.startswith(source) and "\n" not in reason
+
+
+def test_a_file_that_turns_bad_keeps_its_old_chunks():
+    Path("note.txt").write_text("The vault code is kept by Ada Lovelace.\n")
+    engine = _engine()
+    engine.ingest([Path("note.txt")])
+    Path("note.txt").write_bytes(b"\xff\xfe broken now")
+    report = engine.ingest([Path("note.txt")])
+    assert "note.txt" in report.failed
+    assert any("Ada Lovelace" in d for d, _ in _stored(engine).values())
+
+
+def test_cli_ingest_reports_failures_with_nonzero_status(tmp_path):
+    (tmp_path / "ok.txt").write_text("Penguins live in the southern hemisphere.\n")
+    (tmp_path / "bad.txt").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "notes.xyz").write_text("unsupported")
+    r = run_cli("--index-dir", "idx", "ingest", "ok.txt", "bad.txt", "notes.xyz", cwd_dir=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "Error: bad.txt: binary data in a text file" in r.stderr
+    assert "notes.xyz" in r.stderr and "unsupported file type" in r.stderr
+    assert "1 added" in r.stdout and "2 failed" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_pdf_html_and_docx_are_read_with_pages_titles_and_no_markup():
+    import docx
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    with PdfPages("report.pdf") as pdf:
+        for text in ("Page one says the comet returns in 2061.",
+                     "Page two says the observatory sits at 2400 metres."):
+            fig = Figure()
+            fig.text(0.1, 0.5, text)
+            pdf.savefig(fig)
+    Path("page.html").write_text(
+        "<html><head><title>Garden notes</title><style>p{color:red}</style></head><body>"
+        "<h1>Roses</h1><p>Roses need six hours of sun.</p><script>alert('x')</script></body></html>")
+    d = docx.Document()
+    d.add_paragraph("The ferry to Skye leaves at 07:30 every weekday.")
+    d.save("timetable.docx")
+
+    engine = _engine()
+    report = engine.ingest([Path("report.pdf"), Path("page.html"), Path("timetable.docx")])
+    assert report.ok, report.failed
+    stored = list(_stored(engine).values())
+    pages = {m.get("page"): doc for doc, m in stored if m["source"] == "report.pdf"}
+    assert "2061" in pages[1] and "2400 metres" in pages[2]
+    html = next((doc, m) for doc, m in stored if m["source"] == "page.html")
+    assert html[1]["title"] == "Garden notes" and "six hours of sun" in html[0]
+    assert "alert" not in html[0] and "color:red" not in html[0]
+    assert any("ferry to Skye" in doc for doc, m in stored if m["source"] == "timetable.docx")
+    hit = engine.retrieve("When does the comet return?", top_k=1)[0]
+    assert hit.chunk.page == 1 and hit.chunk.source == "report.pdf"
+
+
+def test_querying_with_another_embedder_is_a_clear_error():
+    settings = Settings(index_dir=Path("index"))
+    Store(settings).open("some-other/embedder", dimension=768, create=True)
+    with pytest.raises(EmbedderMismatchError, match="embedded with some-other/embedder"):
+        Engine(settings).retrieve("anything")
+
+
+def test_chunk_settings_are_validated():
+    with pytest.raises(ConfigError, match="chunk_size"):
+        load_settings(chunk_size=1024)
+    with pytest.raises(ConfigError, match="chunk_overlap"):
+        load_settings(chunk_size=100, chunk_overlap=100)
