@@ -109,7 +109,7 @@ def refusal(question: str, query: str, hits: list[Hit], reason: str) -> Answer:
 MIN_WORD_COVERAGE = 0.5  # below min_relevance, still answer if this share of question words match
 LEXICAL_WEIGHT = 0.3  # weight of question-word coverage beside embedding similarity
 TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
-FOLLOW_UP_WEIGHT = 0.65  # share of the newest question (vs the condensed query) in similarity
+FOLLOW_UP_WEIGHT = 0.85  # share of the newest question (vs the condensed query) in similarity
 RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the best source sentence
 
 

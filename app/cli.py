@@ -1,4 +1,4 @@
-"""The `ragchat` command line: ingest, ask, chat, stats (and serve, eval).
+"""The `ragchat` command line: ingest, ask, chat, stats, serve.
 
 A thin adapter over `Engine`: each command builds settings, calls one engine
 method and renders what comes back. Domain errors (`RagchatError`) become one
@@ -203,6 +203,17 @@ def stats(ctx, as_json):
                    f"({r.dimension} dimensions)")
         for s in r.sources:
             click.echo(f"  {s}")
+
+
+@cli.command()
+@click.option("--host", help="Interface to listen on (default 127.0.0.1; others are an opt-in).")
+@click.option("--port", type=int, help="Port (default 7860).")
+@click.pass_context
+def serve(ctx, host, port):
+    """Start the web chat in the browser (Gradio) on 127.0.0.1:7860."""
+    from app.web import serve as run_server
+
+    run_server(_settings(ctx, host=host, port=port))
 
 
 def main() -> None:

@@ -3,8 +3,9 @@
 Built from one Settings object; every part (Chroma client, retriever, query
 embedder, language model) is created on first use and kept, so a one-shot
 question loads only what it needs and a long-running server loads each once.
-Methods return the project's own types (`app.types`). Generation is serialised
-by a lock because one llama.cpp context cannot serve two threads at once.
+`variant()` gives the same engine with other settings (a collection, a
+backend) sharing what is already loaded. Methods return the project's own
+types (`app.types`).
 Left out: per-user authorisation and cancellation of a running generation.
 """
 
@@ -20,7 +21,7 @@ from app import answering, embedding, offline
 from app.errors import RagchatError
 from app.ingest import Progress, ingest
 from app.llm import LanguageModel, load_llm
-from app.settings import Settings
+from app.settings import Settings, load_settings
 from app.store import Store
 from app.types import Answer, CollectionStats, Hit, IngestReport
 
@@ -34,72 +35,109 @@ _ANAPHORA = frozenset(
 def condense(question: str, history: Sequence[str]) -> str:
     """The question to retrieve with, given earlier questions (as retrieved).
 
-    A follow-up (it opens with "and"/"what about", leans on a pronoun, or
-    names nothing specific) is joined to the previous question so retrieval
-    sees what it refers to; a question that stands alone is kept as it is.
+    A follow-up (it opens with "and"/"what about" or leans on a pronoun such
+    as "it" or "later") is joined to the previous question so retrieval sees
+    what it refers to; a question that stands alone is kept as it is.
     Rule-based on purpose: the default 135M model rewrites questions badly.
     """
     if not history:
         return question
     words = set(re.findall(r"[a-z']+", question.lower()))
-    follows = (_FOLLOW_UP_START.match(question) or words & _ANAPHORA
-               or not answering.specific_terms(question))
+    follows = _FOLLOW_UP_START.match(question) or words & _ANAPHORA
     if not follows:
         return question
     previous = history[-1][-300:]
     return f"{previous} {question}"
 
 
+class _Parts:
+    """The heavy parts, shared by an engine and its variants (another
+    collection, backend or temperature): one Chroma client per store, one
+    query embedder, one retriever per collection, one model per backend."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.llm_lock = threading.Lock()  # its own: loading a model must not stall retrieval
+        self.clients: dict[tuple, object] = {}
+        self.embedders: dict[tuple, embedding.OnnxEmbedder] = {}
+        self.retrievers: dict[tuple, object] = {}
+        self.llms: dict[tuple, LanguageModel] = {}
+
+
 class Engine:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, _parts: _Parts | None = None):
         offline.enforce()
         self.settings = settings
-        self._store: Store | None = None
-        self._retriever = None
-        self._embedder: embedding.OnnxEmbedder | None = None
-        self._llm: LanguageModel | None = None
-        self._llm_lock = threading.Lock()
-        self._llm_init_lock = threading.Lock()
-        self._init_lock = threading.RLock()
+        self._parts = _parts or _Parts()
+
+    def variant(self, **overrides) -> Engine:
+        """The same engine with some settings changed, sharing loaded parts."""
+        if not overrides:
+            return self
+        current = self.settings.model_dump()
+        current["openai_api_key"] = self.settings.openai_api_key.get_secret_value()
+        return Engine(load_settings(**{**current, **overrides}), self._parts)
 
     # -- parts, built on first use -----------------------------------------
+    def _store_key(self) -> tuple:
+        s = self.settings
+        return (s.chroma_url,) if s.chroma_url else (str(s.index_dir.resolve()),)
+
     @property
     def store(self) -> Store:
-        with self._init_lock:
-            if self._store is None:
-                self._store = Store(self.settings)
-            return self._store
+        parts = self._parts
+        with parts.lock:
+            key = self._store_key()
+            if key not in parts.clients:
+                parts.clients[key] = Store(self.settings).client
+            return Store(self.settings, parts.clients[key])
 
     @property
     def embedder(self) -> embedding.OnnxEmbedder:
-        with self._init_lock:
-            if self._embedder is None:
-                self._embedder = embedding.load_query_embedder(self.settings)
-            return self._embedder
+        s = self.settings
+        key = (str(s.index_dir.resolve()), str(s.embed_model_dir), s.n_threads)
+        with self._parts.lock:
+            if key not in self._parts.embedders:
+                self._parts.embedders[key] = embedding.load_query_embedder(s)
+            return self._parts.embedders[key]
+
+    def _retriever_key(self) -> tuple:
+        return self._store_key() + (self.settings.collection,)
 
     @property
     def retriever(self):
-        with self._init_lock:
-            if self._retriever is None:
+        parts = self._parts
+        with parts.lock:
+            key = self._retriever_key()
+            if key not in parts.retrievers:
                 from app.retrieval import HybridRetriever
 
-                col = self.store.open(embedding.embedder_name(self.settings))
-                self._retriever = HybridRetriever(self.store, col, self.embedder)
-            return self._retriever
+                store = self.store
+                col = store.open(embedding.embedder_name(self.settings))
+                parts.retrievers[key] = HybridRetriever(store, col, self.embedder)
+            return parts.retrievers[key]
+
+    def _llm_key(self) -> tuple:
+        s = self.settings
+        if s.llm == "local":
+            return ("local", str(s.model_path), s.n_ctx, s.n_threads)
+        return ("openai", s.openai_base_url, s.openai_model,
+                s.openai_api_key.get_secret_value(), s.openai_timeout)
 
     @property
     def llm(self) -> LanguageModel:
-        with self._llm_init_lock:  # its own lock: loading it must not stall retrieval
-            if self._llm is None:
-                self._llm = load_llm(self.settings)
-            return self._llm
+        with self._parts.llm_lock:
+            key = self._llm_key()
+            if key not in self._parts.llms:
+                self._parts.llms[key] = load_llm(self.settings)
+            return self._parts.llms[key]
 
-    def _preload_llm(self) -> threading.Thread | None:
+    def _preload_llm(self) -> None:
         """Start loading the language model beside retrieval. llama.cpp reads
         the weights in C with the GIL released, so this overlaps with Python
         work; errors surface when `llm` is used."""
-        if self._llm is not None:
-            return None
+        if self._llm_key() in self._parts.llms:
+            return
 
         def load() -> None:
             try:
@@ -107,17 +145,37 @@ class Engine:
             except Exception:  # noqa: BLE001 - raised again, cleanly, on first use
                 pass
 
-        thread = threading.Thread(target=load, name="ragchat-llm-load", daemon=True)
-        thread.start()
-        return thread
+        threading.Thread(target=load, name="ragchat-llm-load", daemon=True).start()
+
+    def warm_up(self) -> None:
+        """Load the retriever, the embedder and the model now (servers do this
+        at start so the first person does not wait)."""
+        self._preload_llm()
+        self.retriever
+        self.llm
 
     # -- what people do ----------------------------------------------------
     def ingest(self, paths: Sequence[Path] | None = None,
                progress: Progress | None = None) -> IngestReport:
         paths = list(paths) if paths else [self.settings.seeds_dir]
-        report = ingest(self.settings, paths, progress=progress, store=self.store)
-        with self._init_lock:
-            self._retriever = None  # pick up the new chunks and BM25 index
+        try:
+            return ingest(self.settings, paths, progress=progress, store=self.store)
+        finally:
+            with self._parts.lock:  # pick up the new chunks and BM25 index
+                self._parts.retrievers.pop(self._retriever_key(), None)
+
+    def reindex(self, progress: Progress | None = None) -> IngestReport:
+        """Ingest again every file the collection holds. A file that can no
+        longer be found is reported as failed and its chunks are kept."""
+        store = self.store
+        col = store.open(embedding.embedder_name(self.settings))
+        sources = sorted(store.manifest(col))
+        present = [Path(s) for s in sources if Path(s).is_file()]
+        report = self.ingest(present, progress=progress) if present else IngestReport(
+            total_chunks=col.count())
+        for s in sources:
+            if not Path(s).is_file():
+                report.failed[s] = f"{s}: file not found from {Path.cwd()}; its chunks are kept"
         return report
 
     def retrieve(self, query: str, top_k: int | None = None) -> list[Hit]:
@@ -137,20 +195,19 @@ class Engine:
         hits = self.retrieve(query, top_k)
         t1 = time.perf_counter()
         s = self.settings
-        with self._llm_lock:
-            a = answering.answer(question, query, hits, self.llm, self.embedder,
-                                 s.min_relevance, s.max_tokens, s.temperature, on_token,
-                                 s.prompt_sentences)
+        a = answering.answer(question, query, hits, self.llm, self.embedder,
+                             s.min_relevance, s.max_tokens, s.temperature, on_token,
+                             s.prompt_sentences)
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a
 
     def stats(self) -> list[CollectionStats]:
+        store = self.store
         out = []
-        for col in self.store.list_collections():
-            col = self.store.client.get_collection(col.name if hasattr(col, "name") else col,
-                                                   embedding_function=None)
-            manifest = self.store.manifest(col)
+        for listed in store.list_collections():
+            col = store.client.get_collection(getattr(listed, "name", listed), embedding_function=None)
+            manifest = store.manifest(col)
             meta = col.metadata or {}
             out.append(CollectionStats(
                 name=col.name, files=len(manifest), chunks=col.count(),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -59,6 +60,7 @@ class LocalLLM:
                 "llama-cpp-python is not installed (pip install llama-cpp-python)"
             ) from None
         self.name = model_path.name
+        self._lock = threading.Lock()
         try:
             self.llama = Llama(
                 model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(),
@@ -69,13 +71,15 @@ class LocalLLM:
             raise ModelMissingError(f"cannot load model {model_path}: {e}") from None
 
     def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
-        for part in self.llama.create_chat_completion(
-            messages=messages, max_tokens=max_tokens, temperature=temperature,
-            stream=True, seed=0,
-        ):
-            piece = part["choices"][0]["delta"].get("content")
-            if piece:
-                yield piece
+        # One llama.cpp context serves one generation at a time.
+        with self._lock:
+            for part in self.llama.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=temperature,
+                stream=True, seed=0,
+            ):
+                piece = part["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
 
 
 class OpenAILLM:
