@@ -1,4 +1,5 @@
-# ragchat: `make ask Q="..."` and `make test` work on a fresh machine; each installs what it needs.
+# ragchat: `make run`, `make ask Q="..."` and `make test` work on a fresh machine; each installs
+# what it needs.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,7 +21,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install ask ingest test bench clean
+.PHONY: install run ask ingest test bench screenshot clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +37,10 @@ install: $(VENV)/.installed
 ingest: install
 	$(RAGCHAT) ingest
 
+run: install
+	@$(RAGCHAT) ingest >/dev/null   # incremental: a no-op when seeds/ is unchanged
+	$(RAGCHAT) serve
+
 ask: install
 	@$(RAGCHAT) ingest >/dev/null   # incremental: a no-op when seeds/ is unchanged
 	$(RAGCHAT) ask "$(Q)"
@@ -45,6 +50,10 @@ test: install
 
 bench: install
 	$(PY) bench/cold_start.py
+	$(PY) bench/web_latency.py
+
+screenshot: install
+	$(PY) bench/screenshot.py docs/screenshot.png
 
 clean:
 	rm -rf index/chroma index/bm25 index/.embedder

@@ -1,0 +1,78 @@
+"""Benchmark the web chat: time to the first streamed token in the browser
+(warm), and 8 concurrent questions through gradio_client (p50 / p95).
+
+    python bench/web_latency.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from webapp import CHROMIUM, FLAGS, ask_in_page, running_app
+
+CASES = {
+    "How much is Amazon investing in OpenAI?": "$50 billion",
+    "What chips will OpenAI use?": "Trainium",
+    "Where will the new AWS Availability Zone open?": "Maryland",
+    "How much is Maryland investing to prepare workers?": "$4 million",
+    "What is OpenAI Frontier?": "agents",
+    "What was the previous AWS deal worth?": "$38 billion",
+    "How much is the initial investment?": "$15 billion",
+    "What did Amazon create within Bedrock?": "Stateful Runtime Environment",
+}
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from gradio_client import Client
+    from playwright.sync_api import sync_playwright
+
+    with running_app() as url:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("#question textarea")
+            ask_in_page(page, "What is OpenAI Frontier?")  # warm: models loaded, page ready
+            firsts = []
+            for _ in range(args.rounds):
+                for q in list(CASES)[:4]:
+                    page.click("#new")  # a fresh conversation: no follow-up joining
+                    page.wait_for_function(
+                        "() => !document.querySelector(\"#chat [data-testid='bot']\")")
+                    firsts.append(ask_in_page(page, q))
+            browser.close()
+        print(f"browser, warm, {len(firsts)} questions: first streamed token p50 "
+              f"{statistics.median(firsts):.2f} s, p95 {pct(firsts, 0.95):.2f} s, "
+              f"max {max(firsts):.2f} s")
+
+        client = Client(url, verbose=False)
+
+        def one(q: str) -> tuple[float, bool]:
+            t = time.perf_counter()
+            a = client.predict(question=q, api_name="/ask")
+            return time.perf_counter() - t, CASES[q] in a["text"] and a["question"] == q
+
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                results = list(pool.map(one, CASES))
+            wall = time.perf_counter() - t
+            lat = [r[0] for r in results]
+            print(f"gradio_client, 8 concurrent questions: {sum(r[1] for r in results)}/8 "
+                  f"correct; latency p50 {statistics.median(lat):.2f} s, p95 {pct(lat, 0.95):.2f} s; "
+                  f"all done in {wall:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
