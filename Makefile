@@ -21,7 +21,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run ask ingest test bench screenshot clean
+.PHONY: install run ask ingest test eval bench screenshot clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,8 +45,17 @@ ask: install
 	@$(RAGCHAT) ingest >/dev/null   # incremental: a no-op when seeds/ is unchanged
 	$(RAGCHAT) ask "$(Q)"
 
+# The seed evaluation gates every test run (see eval/README.md for the metrics).
+EVAL_GATE ?= --fail-under fact_accuracy=0.85 --fail-under unanswerable_refused=0.66 \
+  --fail-under answerable_refused=0.05 --fail-under citation_precision=1 \
+  --fail-under unsupported_claims=0
+
 test: install
+	$(RAGCHAT) eval eval/seed_qa.jsonl --out eval/reports/seed_qa $(EVAL_GATE)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+eval: install
+	$(RAGCHAT) eval eval/seed_qa.jsonl --baseline naive --out eval/reports/seed_qa
 
 bench: install
 	$(PY) bench/cold_start.py

@@ -34,8 +34,14 @@ _MONTHS = ("january february march april may june july august september october 
 
 
 def specific_terms(question: str) -> list[str]:
-    """Names, acronyms and figures a question asks about."""
+    """Names, acronyms and figures a question asks about. Its first word counts
+    only when it is an acronym or CamelCase: a capital there is grammar
+    ("Describe", "Besides"), not a name."""
     figures, names = grounding.facts(question)
+    first = re.match(r"\W*([A-Za-z][\w'’-]*)", question)
+    if first and names and names[0] == re.sub(r"['’]s?$", "", first.group(1)).split("-")[0]:
+        if sum(c.isupper() for c in names[0]) < 2:
+            names = names[1:]
     return figures + names
 
 
@@ -53,13 +59,22 @@ def word_coverage(question: str, hits: list[Hit]) -> float:
     return len(words & found) / len(words)
 
 
+_QUANTITY_NOUNS = ("valuation|value|price|cost|revenue|size|amount|number|budget|salary|"
+                   "population|count|total|sum|percentage|rate|share|worth|fee|profit|income")
+_NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve "
+                          "twenty thirty forty fifty hundred thousand dozen half".split())
+
+
 def expected_type(question: str) -> str | None:
+    """The kind of fact a question asks for, from English question words."""
     q = question.lower()
-    if re.search(r"\bhow (much|many|large|big|long)\b|\bwhat (percentage|share|amount|number)\b", q):
+    if re.search(r"\bhow (much|many|large|big|long|often)\b|\bby how\b", q) or re.search(
+            rf"\bwhat (is|was|are|were) (the |its |their |[\w-]+'s )?({_QUANTITY_NOUNS})\b", q) or re.search(
+            rf"\bwhat ({_QUANTITY_NOUNS})\b", q):
         return "figure"
-    if re.search(r"\bwhen\b|\bwhat (year|date|month)\b|\bwhich year\b", q):
+    if re.search(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month|day)\b", q):
         return "date"
-    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b", q):
+    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b|\bwhere\b|\bwhich [a-z]+", q):
         return "name"
     return None
 
@@ -69,12 +84,39 @@ def answers_type(text: str, kind: str | None, question: str = "") -> bool:
         return True
     figures, names = grounding.facts(text)
     if kind == "figure":  # an amount or count; a bare year is not "how much"
-        return any(not re.fullmatch(r"(19|20)\d\d", f) for f in figures)
+        return any(not re.fullmatch(r"(19|20)\d\d", f) for f in figures) or bool(
+            _NUMBER_WORDS & set(re.findall(r"[a-z]+", text.lower())))
     if kind == "date":
         return any(re.fullmatch(r"\d{4}", f) for f in figures) or any(
             m in text.lower() for m in _MONTHS)
     asked = {n.lower() for n in grounding.facts(question)[1]}
     return any(n.lower() not in asked for n in names)
+
+
+def answerable(question: str, query: str, hits: list[Hit]) -> bool:
+    """For a question that asks for a figure, a date or a name: whether some
+    retrieved sentence (with the one before it) gives that kind of fact, names
+    everything the question names, and shares at least one other content word
+    with the question (or with the conversation, for a follow-up). A "how many
+    employees" question over passages whose figures are all about money fails.
+    One shared word, not more: paraphrased questions share few words."""
+    kind = expected_type(question)
+    if kind is None:
+        return True
+    terms = [t.lower() for t in specific_terms(question)]
+    words = grounding.content_words(question) | (
+        grounding.content_words(query) if query != question else set())
+    words -= {grounding.stem(t) for t in terms}
+    for window in grounding.windows([h.chunk.text for h in hits]):
+        sentence = grounding.split_sentences(window)[-1] if window.strip() else window
+        if not answers_type(sentence, kind, question):
+            continue
+        norm = grounding.normalise(window)
+        if not all(grounding.occurs(t, norm) for t in terms):
+            continue
+        if not words or words & grounding.content_words(window):
+            return True
+    return False
 
 
 def _words(text: str) -> set[str]:
@@ -106,8 +148,9 @@ def refusal(question: str, query: str, hits: list[Hit], reason: str) -> Answer:
     )
 
 
+PROMPT_CHARS = 1600  # about 400 tokens of sources: ~1.2 s of prompt reading on 2 cores
 MIN_WORD_COVERAGE = 0.5  # below min_relevance, still answer if this share of question words match
-LEXICAL_WEIGHT = 0.3  # weight of question-word coverage beside embedding similarity
+LEXICAL_WEIGHT = 0.5  # weight of question-word coverage beside embedding similarity
 TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
 FOLLOW_UP_WEIGHT = 0.85  # share of the newest question (vs the condensed query) in similarity
 RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the best source sentence
@@ -152,15 +195,23 @@ class SentenceRanker:
                                    in zip(self.sims, self.cands)), reverse=True)
         return self._ranked
 
-    def passages(self, n_hits: int, budget: int) -> list[str]:
+    def passages(self, n_hits: int, budget: int, max_chars: int = PROMPT_CHARS) -> list[str]:
         """Per source, its `budget` best sentences overall kept in reading order
-        (an empty string for a source with none): what the model is shown."""
-        best = {(n, s) for _, n, s in self.ranked()[:budget]}
+        (an empty string for a source with none), at most `max_chars` in all
+        and each cut to a quarter of that: what the model is shown. PDF text can
+        run for a page without a full stop."""
+        best, used = set(), 0
+        for _, n, s in self.ranked()[:budget]:
+            s = s[: max_chars // 4]
+            if used + len(s) > max_chars and best:
+                break
+            best.add((n, s))
+            used += len(s)
         out = [[] for _ in range(n_hits)]
         for n, s, _ in self.cands:
-            if (n, s) in best:
-                out[n - 1].append(s)
-        return [" ".join(p) for p in out]
+            if (n, s[: max_chars // 4]) in best:
+                out[n - 1].append(s[: max_chars // 4])
+        return [" ".join(dict.fromkeys(p)) for p in out]
 
     def score_text(self, text: str) -> float:
         plain = grounding.strip_citations(text)
@@ -194,6 +245,14 @@ def answer(
     on_token: Callable[[str], None] | None = None,
     prompt_sentences: int = 6,
 ) -> Answer:
+    a = _answer(question, query, hits, llm, embedder, min_relevance, max_tokens, temperature,
+                on_token, prompt_sentences)
+    a.retrieved = list(hits)
+    return a
+
+
+def _answer(question, query, hits, llm, embedder, min_relevance, max_tokens, temperature,
+            on_token, prompt_sentences) -> Answer:
     timings: dict[str, float] = {}
     if not hits:
         return refusal(question, query, hits, "the index holds no passages to search")
@@ -205,6 +264,9 @@ def answer(
     if missing:
         return refusal(question, query, hits,
                        "the sources never mention " + ", ".join(f"'{m}'" for m in missing))
+    if not answerable(question, query, hits):
+        return refusal(question, query, hits,
+                       f"no passage gives the {expected_type(question)} this question asks for")
 
     ranker = SentenceRanker(question, query, hits, embedder)
     kind = ranker.kind

@@ -1,4 +1,4 @@
-"""The `ragchat` command line: ingest, ask, chat, stats, serve.
+"""The `ragchat` command line: ingest, ask, chat, stats, serve, eval.
 
 A thin adapter over `Engine`: each command builds settings, calls one engine
 method and renders what comes back. Domain errors (`RagchatError`) become one
@@ -203,6 +203,48 @@ def stats(ctx, as_json):
                    f"({r.dimension} dimensions)")
         for s in r.sources:
             click.echo(f"  {s}")
+
+
+@cli.command(name="eval")
+@click.argument("dataset", required=False, type=click.Path(path_type=Path))
+@click.option("--llm", type=click.Choice(["local", "openai"]), help="Language-model backend.")
+@click.option("--top-k", "-k", type=int, help="Sources to retrieve.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Folder for report.md, results.jsonl and chart.png (default eval/reports/NAME).")
+@click.option("--baseline", type=click.Choice(["naive"]),
+              help="Also run LlamaIndex's default query engine on the same cases, side by side.")
+@click.option("--fail-under", "gates", multiple=True, metavar="METRIC=VALUE",
+              help="Exit 1 when METRIC misses VALUE (below it; above it for refusals of "
+                   "answerable cases, unsupported claims and latency). Repeatable.")
+@click.option("--limit", type=int, help="Only the first N cases (and the cases they follow).")
+@click.pass_context
+def eval_(ctx, dataset, llm, top_k, out, baseline, gates, limit):
+    """Evaluate answers on DATASET (default eval/seed_qa.jsonl): a .jsonl set or
+    LlamaIndex's rag_dataset.json (or its folder)."""
+    from app.engine import Engine
+    from app.evaluation import datasets, metrics, report, runner
+
+    try:
+        gate = metrics.parse_gate(list(gates))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--fail-under") from None
+    data = datasets.load(dataset or Path("eval/seed_qa.jsonl"))
+    engine = Engine(_settings(ctx, llm=llm, top_k=top_k))
+    result = runner.run(engine, data, baseline=baseline, limit=limit,
+                        progress=sys.stderr.isatty())
+    out = out or Path("eval/reports") / data.name
+    runner.write_results(result, out)
+    report.chart(result, out / "chart.png")
+    (out / "report.md").write_text(report.markdown(result), encoding="utf-8")
+    report.print_table(result)
+    click.echo(f"Wrote {out}/report.md, results.jsonl and chart.png")
+    missed = metrics.failures(result.summaries["ragchat"], gate)
+    for miss in missed:
+        click.echo(f"Error: {miss}", err=True)
+    if missed:
+        ctx.exit(1)
+    if gate:
+        click.echo("Gate passed: " + ", ".join(f"{k} {v:g}" for k, v in gate.items()))
 
 
 @cli.command()

@@ -5,10 +5,12 @@ when (1) it carries at least one [n] mark naming a retrieved source, (2)
 every number, amount, percentage, year and proper name in it occurs in the
 text of the sources it cites, compared after normalising money ("$50 billion",
 "50 billion dollars", "50bn"), thousands separators, "percent"/"%" and case,
-all of them within one sentence of a cited source (a true figure beside a
-true name is a false claim when the source never relates them), and (3) at least half of its other content words occur there too (compared
-by their first five letters, a crude stem), which catches invented claims
-that carry no figure or name.
+all of them within one sentence of a cited source (with the sentence before
+it; a true figure beside a true name is a false claim when the source never
+relates them), and (3) at least 60% of its other content words occur in
+that same sentence window (compared by their Snowball stems), which catches
+invented claims that carry no figure or name and claims stitched together
+from several places.
 
 Small models often write no [n] at all. A sentence without a mark that
 states at least one figure or name is attributed, in code, to the source
@@ -29,9 +31,15 @@ import re
 from dataclasses import dataclass, field
 
 CITE_RE = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*(?:,|and|&)\s*\d+)*)\s*\]", re.I)
-_SENT_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\[\"'(A-Z0-9$])")
+# A sentence ends at . ! or ? (and any closing quotes or brackets) followed by
+# space and something that can start a sentence.
+_SENT_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(\s+)(?=[\[\"'\u201c\u2018(A-Z0-9$])")
+# A line break ends a sentence only before a citation mark, a bullet or a blank line;
+# elsewhere (PDF text, wrapped paragraphs) it is a space.
+_SOFT_BREAK = re.compile(r"(?<!\n)\n(?!\s*(?:\n|\[\d|[-*\u2022]\s|\d+[.)]\s))")
 _LEAD_CITES = re.compile(r"^((?:\[[^\]]{1,20}\]\s*)+)")
 
+_CURRENCIES = frozenset({"usd", "eur", "gbp", "jpy", "cny", "chf"})
 _SCALE = {
     "k": "thousand", "thousand": "thousand",
     "m": "million", "mn": "million", "mln": "million", "million": "million",
@@ -57,7 +65,9 @@ _COMMON = frozenset(
     new according based overall finally thus therefore hence instead including according
     is are was were be been being has have had do does did will would can could should may
     might must shall let note answer source sources sentence question context unfortunately
-    sorry yes, please according to""".split()
+    sorry please besides apart except other another such like also yet still even just only
+    describe explain list name give tell summarize summarise compare discuss outline identify
+    define state mention consider regarding concerning""".split()
 )
 
 
@@ -80,13 +90,21 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", t)
 
 
+def _split_line(line: str) -> list[str]:
+    pieces, start = [], 0
+    for m in _SENT_END.finditer(line):
+        pieces.append(line[start:m.start(1)])
+        start = m.end(1)
+    return pieces + [line[start:]]
+
+
 def split_sentences(text: str) -> list[str]:
-    """Split prose into sentences (and lines). Citation marks are moved to the
+    """Split prose into sentences (and list lines). Citation marks are moved to the
     end of the sentence they belong to: a draft that opens with a mark puts
     marks before sentences ("[1] A. [2] B."), otherwise a mark that opens a
     piece after a full stop ("A. [1] B.") belongs to the sentence before it."""
-    parts = [p.strip() for line in text.strip().splitlines()
-             for p in _SENT_SPLIT.split(line) if p.strip()]
+    text = _SOFT_BREAK.sub(" ", text.strip())
+    parts = [p.strip() for line in text.splitlines() for p in _split_line(line) if p.strip()]
     prefix_style = bool(parts) and bool(_LEAD_CITES.match(parts[0]))
     out: list[str] = []
     for p in parts:
@@ -104,8 +122,10 @@ def split_sentences(text: str) -> list[str]:
 
 
 def cited_numbers(sentence: str) -> list[int]:
+    """The [n] marks of a sentence, outside “quoted” passages (a quoted source may
+    carry reference marks of its own, like a paper's "[27]")."""
     nums: list[int] = []
-    for m in CITE_RE.finditer(sentence):
+    for m in CITE_RE.finditer(re.sub(r"\u201c[^\u201d]*\u201d", "", sentence)):
         nums += [int(n) for n in re.findall(r"\d+", m.group(1))]
     return nums
 
@@ -117,8 +137,8 @@ def strip_citations(sentence: str) -> str:
 def facts(sentence: str) -> tuple[list[str], list[str]]:
     """The figures (normalised) and proper names a sentence asserts."""
     plain = strip_citations(sentence)
-    figures = [f for f in re.findall(r"\d+(?:\.\d+)?(?: (?:thousand|million|billion|trillion)|%)?",
-                                     normalise(plain))]
+    figures = re.findall(r"(?<![a-z\d.])\d+(?:\.\d+)?(?: (?:thousand|million|billion|trillion)|%)?",
+                         normalise(plain))
     names: list[str] = []
     words = re.findall(r"[A-Za-z][A-Za-z0-9&'’.-]*", plain)
     for i, w in enumerate(words):
@@ -128,7 +148,7 @@ def facts(sentence: str) -> tuple[list[str], list[str]]:
                 continue
             if part.lower() in _COMMON and (i == 0 or not part[1:].isupper() or len(part) == 1):
                 continue
-            if i == 0 and part.lower() in _COMMON:
+            if i == 0 and part.lower() in _COMMON or part.lower() in _CURRENCIES:
                 continue
             names.append(part)
     return figures, names
@@ -146,13 +166,26 @@ _STOP = _COMMON | frozenset(
     into just like made make makes more most much must near now off once only other
     own per same should such than that their them then there these they this those
     through too under upon very was way well were what when where which while who
-    will with within would yet""".split()
+    will with within would yet thousand million billion trillion percent dollar dollars""".split()
 )
 
 
+_stemmer = None
+
+
+def stem(word: str) -> str:
+    """English Snowball stem ("investing", "investment" -> "invest")."""
+    global _stemmer
+    if _stemmer is None:
+        import Stemmer  # PyStemmer: the stemmer the BM25 index uses too
+
+        _stemmer = Stemmer.Stemmer("english")
+    return _stemmer.stemWord(word)
+
+
 def content_words(text: str) -> set[str]:
-    """Lower-case words of four letters or more that carry meaning, cut to five letters."""
-    return {w[:5] for w in re.findall(r"[a-z]{4,}", strip_citations(text).lower()) if w not in _STOP}
+    """Stems of the lower-case words of four letters or more that carry meaning."""
+    return {stem(w) for w in re.findall(r"[a-z]{4,}", strip_citations(text).lower()) if w not in _STOP}
 
 
 @dataclass
@@ -197,15 +230,30 @@ class CheckResult:
         return seen
 
 
-def _together(fact_list: list[str], texts: list[str]) -> bool:
-    """Whether one sentence of the texts holds every fact: a true figure next to
-    a true name is still a false claim if the source never relates them."""
+def windows(texts: list[str]) -> list[str]:
+    """Each sentence of the texts with the sentence before it (which often
+    names what "it" or "the state" refers to)."""
+    out = []
     for text in texts:
+        prev = ""
         for sent in split_sentences(text):
-            norm = normalise(sent)
-            if all(occurs(f, norm) for f in fact_list):
-                return True
-    return False
+            out.append(f"{prev} {sent}")
+            prev = sent
+    return out
+
+
+def _support(fact_list: list[str], words: set[str], texts: list[str]) -> tuple[bool, float]:
+    """Whether one source sentence (with the one before it) holds every fact,
+    and the best share of `words` such a sentence holds: a true figure next to
+    a true name, or true words from three places, still make a false claim."""
+    together, best = False, 0.0
+    for window in windows(texts):
+        norm = normalise(window)
+        if all(occurs(f, norm) for f in fact_list):
+            together = True
+            if words:
+                best = max(best, len(words & content_words(window)) / len(words))
+    return together, (best if words else 1.0)
 
 
 def _attribute(sentence: str, norm: list[str], raw: list[str]) -> int | None:
@@ -228,7 +276,7 @@ def _with_mark(sentence: str, mark: int | str) -> str:
     return f"{sentence[:m.start()].rstrip()} {mark}{sentence[m.start():]}"
 
 
-def check(draft: str, sources: list[str], min_word_support: float = 0.5) -> CheckResult:
+def check(draft: str, sources: list[str], min_word_support: float = 0.6) -> CheckResult:
     """Check `draft` against `sources` (source [n] is sources[n-1])."""
     norm = [normalise(s) for s in sources]
     kept: list[SentenceVerdict] = []
@@ -251,20 +299,23 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.5) -> Chec
             v.reason = "only citation marks"
         elif strip_citations(sent).rstrip().endswith("?") or re.match(r"\W*(question|q)\s*:", sent, re.I):
             v.reason = "a question, not an answer"
+        elif not content_words(sent):  # "The answer is: $4 million." relates nothing
+            v.reason = "no words that tie its figures and names to anything"
         else:
             cited_text = " ".join(norm[n - 1] for n in v.cites)
             figures, names = facts(sent)
             v.missing = [f for f in figures if not occurs(f, cited_text)]
             v.missing += [n for n in names if not occurs(n, cited_text)]
-            words = content_words(sent)
-            support = content_words(" ".join(sources[n - 1] for n in v.cites))
-            unsupported = sorted(words - support)
+            # Names are rule 2's business; rule 3 weighs the words around them.
+            words = content_words(sent) - {stem(n.lower()) for n in names}
+            together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites])
             if v.missing:
                 v.reason = "not in cited sources: " + ", ".join(v.missing)
-            elif (figures or names) and not _together(figures + names, [sources[n - 1] for n in v.cites]):
+            elif not together:
                 v.reason = ("its figures and names never stand together in one sentence of "
                             "the cited sources")
-            elif words and len(unsupported) > (1 - min_word_support) * len(words):
-                v.reason = "mostly words the cited sources lack: " + ", ".join(unsupported[:6])
+            elif share < min_word_support:
+                v.reason = ("mostly words that no single sentence of the cited sources "
+                            f"holds ({share:.0%} found)")
         (kept if v.kept else dropped).append(v)
     return CheckResult(kept=kept, dropped=dropped)

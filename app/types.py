@@ -57,6 +57,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     dropped: list[str] = field(default_factory=list)  # draft sentences the check removed
     note: str = ""  # why the answer is extractive or refused, in one line
+    retrieved: list[Hit] = field(default_factory=list)  # every source retrieved, cited or not
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -64,7 +64,7 @@ _SCALE_WORD = re.compile(r"(?:thousand|million|billion|trillion|percent|bn|mn)$"
 
 def highlight(quote: str, support: str) -> str:
     """The escaped quote with its supporting words marked: words it shares
-    with `support` (compared by their first five letters) and its figures."""
+    with `support` (compared by their stems) and its figures."""
     words = grounding.content_words(support)
     names = {n.lower() for n in grounding.facts(support)[1]}
     tokens = re.split(r"(\$?\d[\d,.]*%?|\w+)", quote)
@@ -73,7 +73,7 @@ def highlight(quote: str, support: str) -> str:
         plain = token.lower()
         figure = bool(re.match(r"\$?\d", token))
         scale = bool(_SCALE_WORD.match(token)) and i >= 2 and re.match(r"\$?\d", tokens[i - 2] or "")
-        shared = len(plain) >= 4 and plain.isalpha() and plain[:5] in words
+        shared = len(plain) >= 4 and plain.isalpha() and grounding.stem(plain) in words
         hit = figure or scale or shared or plain in names
         out.append(f"<mark>{html.escape(token)}</mark>" if hit else html.escape(token))
     return "".join(out)

@@ -1,0 +1,1 @@
+"""The evaluation suite: datasets, metrics, the runner, the naive baseline and reports."""
