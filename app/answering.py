@@ -34,15 +34,18 @@ _MONTHS = ("january february march april may june july august september october 
 
 
 def specific_terms(question: str) -> list[str]:
-    """Names, acronyms and figures a question asks about. Its first word counts
-    only when it is an acronym or CamelCase: a capital there is grammar
-    ("Describe", "Besides"), not a name."""
-    figures, names = grounding.facts(question)
-    first = re.match(r"\W*([A-Za-z][\w'’-]*)", question)
-    if first and names and names[0] == re.sub(r"['’]s?$", "", first.group(1)).split("-")[0]:
-        if sum(c.isupper() for c in names[0]) < 2:
-            names = names[1:]
-    return figures + names
+    """Names, acronyms and figures a question asks about. The first word of
+    each of its sentences counts only when it is an acronym or CamelCase: a
+    capital there is grammar ("Describe", "Provide", "Besides"), not a name."""
+    terms: list[str] = []
+    for sentence in grounding.split_sentences(question) or [question]:
+        figures, names = grounding.facts(sentence)
+        first = re.match(r"\W*([A-Za-z][\w'’-]*)", sentence)
+        if first and names and names[0] == re.sub(r"['’]s?$", "", first.group(1)).split("-")[0]:
+            if sum(c.isupper() for c in names[0]) < 2:
+                names = names[1:]
+        terms += [t for t in figures + names if t not in terms]
+    return terms
 
 
 def missing_terms(question: str, hits: list[Hit]) -> list[str]:
@@ -72,9 +75,14 @@ def expected_type(question: str) -> str | None:
             rf"\bwhat (is|was|are|were) (the |its |their |[\w-]+'s )?({_QUANTITY_NOUNS})\b", q) or re.search(
             rf"\bwhat ({_QUANTITY_NOUNS})\b", q):
         return "figure"
-    if re.search(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month|day)\b", q):
+    # who/when/where open the question (after "and", "so"...); inside it they
+    # are conjunctions or relative pronouns ("issues to weigh when deploying").
+    opening = r"^\W*(?:(?:and|so|then|but|also)\W+)?"
+    if re.search(opening + r"when\b", q) or re.search(
+            r"\b(what|which) (year|date|month|day)\b|\bin what year\b", q):
         return "date"
-    if re.search(r"\bwho\b|\bwhom\b|\bwhose\b|\bwhere\b|\bwhich [a-z]+", q):
+    if re.search(opening + r"(who|whom|whose|where)\b", q) or re.search(
+            opening + r"(in |at |from |for |to )?which [a-z]+", q):
         return "name"
     return None
 

@@ -141,7 +141,7 @@ class Engine:
 
         def load() -> None:
             try:
-                self.llm
+                _ = self.llm
             except Exception:  # noqa: BLE001 - raised again, cleanly, on first use
                 pass
 
@@ -151,8 +151,7 @@ class Engine:
         """Load the retriever, the embedder and the model now (servers do this
         at start so the first person does not wait)."""
         self._preload_llm()
-        self.retriever
-        self.llm
+        _ = self.retriever, self.llm
 
     # -- what people do ----------------------------------------------------
     def ingest(self, paths: Sequence[Path] | None = None,

@@ -36,7 +36,7 @@ def test_seed_chunks_fit_the_embedder_and_point_into_the_file(tmp_path):
 
     tok = Tokenizer.from_file(str(model_dir(engine.settings) / "tokenizer.json"))
     tok.no_truncation()
-    for cid, (doc, meta) in _stored(engine).items():
+    for doc, meta in _stored(engine).values():
         assert text[meta["start"]:meta["end"]] == doc
         assert meta["source"] == SEED_SOURCE and meta["title"] == "Amazon Deepens OpenAI Partnership"
         assert len(tok.encode(doc, add_special_tokens=False).ids) <= 200
