@@ -156,7 +156,7 @@ def refusal(question: str, query: str, hits: list[Hit], reason: str) -> Answer:
     )
 
 
-PROMPT_CHARS = 1600  # about 400 tokens of sources: ~1.2 s of prompt reading on 2 cores
+PROMPT_CHARS = 1200  # about 300 tokens of sources: ~0.9 s of prompt reading on 2 cores
 MIN_WORD_COVERAGE = 0.5  # below min_relevance, still answer if this share of question words match
 LEXICAL_WEIGHT = 0.5  # weight of question-word coverage beside embedding similarity
 TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
