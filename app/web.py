@@ -323,6 +323,7 @@ def is_loopback(host: str) -> bool:
 
 def serve(settings: Settings, warm: bool = True) -> None:
     import click
+    import gradio as gr
 
     engine = Engine(settings)
     if warm:
@@ -341,6 +342,9 @@ def serve(settings: Settings, warm: bool = True) -> None:
         server_name=settings.host, server_port=settings.port, share=False, auth=auth,
         show_error=True, max_file_size=f"{settings.max_upload_mb:g}mb",
         footer_links=["api"], css=CSS, quiet=False,
+        # System fonts: the default theme fetches web fonts, which an offline browser cannot.
+        theme=gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                                font_mono=["ui-monospace", "monospace"]),
     )
 
 
