@@ -158,23 +158,3 @@ def load_query_embedder(settings: Settings) -> OnnxEmbedder:
     if not path.is_file():
         export_onnx(load_document_embedder(settings), path)
     return OnnxEmbedder(path, model_dir(settings) / "tokenizer.json", settings.n_threads)
-
-
-def as_llama_embedding(embedder: OnnxEmbedder, name: str) -> Any:
-    """Wrap an OnnxEmbedder as a LlamaIndex BaseEmbedding for its retrievers."""
-    from llama_index.core.embeddings import BaseEmbedding
-
-    class OnnxEmbedding(BaseEmbedding):
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return embedder.embed([query])[0].tolist()
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return embedder.embed([text])[0].tolist()
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed(texts).tolist()
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-    return OnnxEmbedding(model_name=name)

@@ -77,8 +77,9 @@ class Settings(BaseSettings):
         0.25,
         ge=-1,
         le=1,
-        description="Refuse when no retrieved chunk has at least this cosine similarity "
-        "to the question (calibrated with bench/calibrate.py).",
+        description="Refuse when no retrieved chunk reaches this cosine similarity to the "
+        "question and fewer than half of its words occur in the sources (on the evaluation "
+        "sets, on-topic questions score 0.19-0.8, off-topic ones about 0).",
     )
 
     # Language model
