@@ -161,6 +161,7 @@ MIN_WORD_COVERAGE = 0.5  # below min_relevance, still answer if this share of qu
 LEXICAL_WEIGHT = 0.5  # weight of question-word coverage beside embedding similarity
 TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
 FOLLOW_UP_WEIGHT = 0.85  # share of the newest question (vs the condensed query) in similarity
+SECOND_QUOTE_MARGIN = 0.1  # quote a second sentence when it scores this close to the best
 RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the best source sentence
 
 
@@ -231,7 +232,7 @@ def extractive(question: str, query: str, hits: list[Hit], ranker: SentenceRanke
     """Quote the source sentences that best answer the question."""
     ranked = ranker.ranked()
     top = ranked[0][0]
-    chosen = [x for x in ranked[:2] if x[0] >= top - 0.05]
+    chosen = [x for x in ranked[:2] if x[0] >= top - SECOND_QUOTE_MARGIN]
     text = " ".join(f"\u201c{s.strip()}\u201d [{n}]" for _, n, s in chosen)
     numbers = list(dict.fromkeys(n for _, n, _ in chosen))
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,
