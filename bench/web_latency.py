@@ -7,22 +7,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from webapp import CHROMIUM, FLAGS, ask_in_page, running_app
 
-CASES = {
-    "How much is Amazon investing in OpenAI?": "$50 billion",
-    "What chips will OpenAI use?": "Trainium",
-    "Where will the new AWS Availability Zone open?": "Maryland",
-    "How much is Maryland investing to prepare workers?": "$4 million",
-    "What is OpenAI Frontier?": "agents",
-    "What was the previous AWS deal worth?": "$38 billion",
-    "How much is the initial investment?": "$15 billion",
-    "What did Amazon create within Bedrock?": "Stateful Runtime Environment",
-}
+# Eight different seed questions and the fact each answer must hold (shared with tests/test_web.py).
+CASES = json.loads((Path(__file__).resolve().parents[1] / "eval" / "concurrent_questions.json").read_text())
 
 
 def pct(values: list[float], q: float) -> float:

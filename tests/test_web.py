@@ -3,6 +3,7 @@ and its API through gradio_client, against `ragchat serve` on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from app.web import escape_markdown, highlight, save_upload
 from app.errors import RagchatError
-from conftest import SEED_SOURCE, free_port, server
+from conftest import ROOT, SEED_SOURCE, free_port, server
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -140,16 +141,7 @@ def test_api_answers_concurrent_questions_each_with_its_own_facts(web):
 
     url, _ = web
     client = Client(url, verbose=False)
-    cases = {
-        Q: "$50 billion",
-        "What chips will OpenAI use?": "Trainium",
-        "Where will the new AWS Availability Zone open?": "Maryland",
-        "How much is Maryland investing to prepare workers?": "$4 million",
-        "What is OpenAI Frontier?": "agents",
-        "What was the previous AWS deal worth?": "$38 billion",
-        "How much is the initial investment?": "$15 billion",
-        "What did Amazon create within Bedrock?": "Stateful Runtime Environment",
-    }
+    cases = json.loads((ROOT / "eval" / "concurrent_questions.json").read_text())
     t = time.perf_counter()
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {q: pool.submit(client.predict, question=q, api_name="/ask") for q in cases}

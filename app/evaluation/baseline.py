@@ -19,7 +19,9 @@ from app.store import chunk_from
 from app.types import Answer, Hit
 
 
-def build_query_engine(settings: Settings, collection: Any, top_k: int = 2) -> Any:
+def build_query_engine(settings: Settings, collection: Any, top_k: int = 2,
+                       max_new_tokens: int | None = None) -> Any:
+    """LlamaIndex's default query engine; `max_new_tokens` None keeps LlamaCPP's default."""
     from llama_index.core import VectorStoreIndex
     from llama_index.llms.llama_cpp import LlamaCPP
     from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -28,9 +30,10 @@ def build_query_engine(settings: Settings, collection: Any, top_k: int = 2) -> A
 
     store = ChromaVectorStore(chroma_collection=collection)
     embed = embedding.load_document_embedder(settings)
+    extra = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
     llm = LlamaCPP(model_path=str(settings.model_path or default_model_path()),
                    temperature=settings.temperature, context_window=settings.n_ctx,
-                   verbose=False)
+                   verbose=False, **extra)
     index = VectorStoreIndex.from_vector_store(store, embed_model=embed)
     return index.as_query_engine(llm=llm, similarity_top_k=top_k)
 
