@@ -2,15 +2,18 @@
 
 1. Refuse when retrieval found nothing relevant enough: no chunk reaches
    `min_relevance` cosine similarity, or a specific term of the question (a
-   name, acronym or figure) occurs in none of the sources. The refusal lists
-   the closest sources.
+   name, acronym or figure) occurs in none of the sources, or the question
+   asks for a figure, date or name that no retrieved sentence gives (a
+   "how much revenue" question needs a sentence with a figure and the word
+   revenue; see `answerable`). The refusal lists the closest sources.
 2. Otherwise the language model drafts an answer over the numbered sources;
    the grounding check (`grounding.check`) drops every sentence without a
    valid [n] or with a figure or name its sources lack.
 3. If nothing useful survives (nothing at all, or nothing of the kind the
    question asks for: a figure for "how much", a date for "when", a name for
    "who"), the answer is extractive: the source sentences closest to the
-   question, quoted verbatim with their [n].
+   question, quoted verbatim with their [n] (two when two rank close, or when
+   the sentence holding most of the question's words is not the top one).
 
 All of it is general text logic plus one embedding call; nothing here knows
 particular questions or documents. The question-type cues are English.
@@ -64,6 +67,13 @@ def word_coverage(question: str, hits: list[Hit]) -> float:
 
 _QUANTITY_NOUNS = ("valuation|value|price|cost|revenue|size|amount|number|budget|salary|"
                    "population|count|total|sum|percentage|rate|share|worth|fee|profit|income")
+# Measures that name one particular quantity: a question asking for a valuation is
+# not answered by a sentence that gives an investment, however many words it shares.
+# (Generic ones - size, amount, number, total, value - are left out: they paraphrase.)
+_SPECIFIC_MEASURES = frozenset(
+    "valuation revenue revenues profit profits income salary salaries wage wages population "
+    "price prices fee fees sales margin debt tax taxes loss losses earnings turnover".split())
+_SPECIFIC_RE = "|".join(sorted(_SPECIFIC_MEASURES))
 _NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve "
                           "twenty thirty forty fifty hundred thousand dozen half".split())
 
@@ -73,6 +83,8 @@ def expected_type(question: str) -> str | None:
     q = question.lower()
     if re.search(r"\bhow (much|many|large|big|long|often)\b|\bby how\b", q) or re.search(
             rf"\bwhat (is|was|are|were) (the |its |their |[\w-]+'s )?({_QUANTITY_NOUNS})\b", q) or re.search(
+            rf"\bwhat (is|was|are|were) (the |its |their |this |that )?([\w-]+['’]s )?"
+            rf"((?!of |in |for )[a-z-]+ ){{0,2}}({_SPECIFIC_RE})\b", q) or re.search(
             rf"\bwhat ({_QUANTITY_NOUNS})\b", q):
         return "figure"
     # who/when/where open the question (after "and", "so"...); inside it they
@@ -87,11 +99,43 @@ def expected_type(question: str) -> str | None:
     return None
 
 
+def asked_measure(question: str) -> str | None:
+    """The particular quantity a figure question asks for ("revenue" in "How much
+    revenue does X make?", "valuation" in "What was X's valuation?"), or None."""
+    q = question.lower()
+    for m in re.finditer(r"\b[a-z]+\b", q):
+        if m.group(0) in _SPECIFIC_MEASURES:
+            return m.group(0)
+    m = re.search(r"\bhow many ([a-z]+)", q)  # "how many employees"
+    return m.group(1) if m and grounding.content_words(m.group(1)) else None
+
+
+def mentions(window: str, word: str) -> bool:
+    """Whether a word, or one of its forms ("valuation": "valued", "value"),
+    occurs in a text: the same Snowball stem or the same first five letters."""
+    target = grounding.stem(word)
+    for w in re.findall(r"[a-z]+", window.lower()):
+        if grounding.stem(w) == target or (len(w) >= 5 and len(word) >= 5 and w[:5] == word[:5]):
+            return True
+    return False
+
+
+_MONEY_OR_SHARE = re.compile(
+    r"(?:[$€£¥]|\b(?:us\$|usd|eur|gbp)\s?)\s*\d[\d,.]*(?:\s*(?:thousand|million|billion|trillion|"
+    r"[kmb]n?)\b)?|\d[\d,.]*\s*(?:(?:thousand|million|billion|trillion)\s+)?(?:dollars?|euros?|"
+    r"pounds?|yen)\b|\d[\d,.]*\s*(?:%|per\s?cent)", re.I)
+_CURRENCY_WORDS = frozenset("dollars euros pounds yen cents".split())
+
+
 def answers_type(text: str, kind: str | None, question: str = "") -> bool:
     if kind is None:
         return True
     figures, names = grounding.facts(text)
     if kind == "figure":  # an amount or count; a bare year is not "how much"
+        counted = re.search(r"\bhow many ([a-z]+)", question.lower())
+        if counted and counted.group(1) not in _CURRENCY_WORDS:
+            # "how many teachers" is not answered by "$2 million" or "40%"
+            figures = grounding.facts(_MONEY_OR_SHARE.sub(" ", text))[0]
         return any(not re.fullmatch(r"(19|20)\d\d", f) for f in figures) or bool(
             _NUMBER_WORDS & set(re.findall(r"[a-z]+", text.lower())))
     if kind == "date":
@@ -112,6 +156,7 @@ def answerable(question: str, query: str, hits: list[Hit]) -> bool:
     if kind is None:
         return True
     terms = [t.lower() for t in specific_terms(question)]
+    measure = asked_measure(question) if kind == "figure" else None
     words = grounding.content_words(question) | (
         grounding.content_words(query) if query != question else set())
     words -= {grounding.stem(t) for t in terms}
@@ -122,9 +167,24 @@ def answerable(question: str, query: str, hits: list[Hit]) -> bool:
         norm = grounding.normalise(window)
         if not all(grounding.occurs(t, norm) for t in terms):
             continue
+        if measure and not mentions(window, measure):
+            continue
         if not words or words & grounding.content_words(window):
             return True
     return False
+
+
+_EXCLUDING = re.compile(
+    r"^\W*(?:besides|apart from|aside from|other than|except for|excluding|beyond|"
+    r"not counting|leaving aside)\b(?P<aside>[^,;:?]{1,80})[,;:]\s*(?P<rest>.+)$", re.I)
+
+
+def focus(question: str) -> tuple[str, str]:
+    """The part of a question that asks something, and the part it sets aside:
+    "Besides the workforce money, what has Maryland set up?" asks "what has
+    Maryland set up?" and names the workforce money only to exclude it."""
+    m = _EXCLUDING.match(question)
+    return (m.group("rest"), m.group("aside")) if m else (question, "")
 
 
 def _words(text: str) -> set[str]:
@@ -162,6 +222,7 @@ LEXICAL_WEIGHT = 0.5  # weight of question-word coverage beside embedding simila
 TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
 FOLLOW_UP_WEIGHT = 0.85  # share of the newest question (vs the condensed query) in similarity
 SECOND_QUOTE_MARGIN = 0.1  # quote a second sentence when it scores this close to the best
+SECOND_QUOTE_WORDS = 0.25  # ... or when it adds this share of the question's words (IDF-weighted)
 RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the best source sentence
 
 
@@ -169,10 +230,16 @@ class SentenceRanker:
     """Scores text against a question: cosine similarity (MiniLM) plus the
     IDF-weighted share of the question's content words it contains (with the
     sentence before it, which often names what "it" or "the state" is) plus a
-    bonus when it holds the kind of fact asked for."""
+    bonus when it holds the kind of fact asked for. What a question sets aside
+    ("Besides the workforce money, ...") counts against a sentence by its
+    similarity to that part."""
 
     def __init__(self, question: str, query: str, hits: list[Hit], embedder: OnnxEmbedder):
+        same = query == question
+        question, aside = focus(question)
+        query = question if same else query
         self.question, self.kind, self.embedder = question, expected_type(question), embedder
+        self.measure = asked_measure(question) if self.kind == "figure" else None
         self.cands: list[tuple[int, str, str]] = []  # (source n, sentence, sentence with context)
         for n, h in enumerate(hits, start=1):
             prev = ""
@@ -185,10 +252,13 @@ class SentenceRanker:
         self.terms = grounding.content_words(question) or grounding.content_words(query)
         docs = [grounding.content_words(c) for _, _, c in self.cands] or [set()]
         self.idf = {t: math.log(1 + len(docs) / (1 + sum(t in d for d in docs))) for t in self.terms}
-        vecs = embedder.embed([question, query] + [s for _, s, _ in self.cands])
+        self.coverable = {t for t in self.terms if any(t in d for d in docs)}
+        vecs = embedder.embed([question, query, aside or question] + [s for _, s, _ in self.cands])
         w = 1.0 if query == question else FOLLOW_UP_WEIGHT
         self.qvec = w * vecs[0] + (1 - w) * vecs[1]
-        self.sims = vecs[2:] @ self.qvec
+        self.sims = vecs[3:] @ self.qvec
+        if aside:  # what the question sets aside counts against a sentence
+            self.sims = self.sims - vecs[3:] @ vecs[2]
         self._ranked: list[tuple[float, int, str]] | None = None
 
     def _score(self, sim: float, sentence: str, context: str) -> float:
@@ -198,10 +268,24 @@ class SentenceRanker:
         typed = TYPE_BONUS if self.kind and answers_type(sentence, self.kind, self.question) else 0.0
         return float(sim) + LEXICAL_WEIGHT * lexical + typed
 
+    def own_lexical(self, sentence: str, besides: str = "") -> float:
+        """IDF-weighted share of the question's words in the sentence itself
+        (counting only words that `besides` lacks, when given), out of those
+        that occur in some candidate: a word no source holds cannot be covered."""
+        total = sum(self.idf[t] for t in self.coverable)
+        words = grounding.content_words(sentence) - grounding.content_words(besides)
+        return sum(w for t, w in self.idf.items() if t in words) / total if total else 0.0
+
     def ranked(self) -> list[tuple[float, int, str]]:
+        """(score, source n, sentence), best first. For a question about one
+        measure ("revenue"), only sentences that name it (with the sentence
+        before) take part, when there are any."""
         if self._ranked is None:
-            self._ranked = sorted(((self._score(sim, s, c), n, s) for sim, (n, s, c)
-                                   in zip(self.sims, self.cands)), reverse=True)
+            pairs = list(zip(self.sims, self.cands))
+            if self.measure and any(mentions(c, self.measure) for _, (_, _, c) in pairs):
+                pairs = [p for p in pairs if mentions(p[1][2], self.measure)]
+            self._ranked = sorted(((self._score(sim, s, c), n, s) for sim, (n, s, c) in pairs),
+                                  reverse=True)
         return self._ranked
 
     def passages(self, n_hits: int, budget: int, max_chars: int = PROMPT_CHARS) -> list[str]:
@@ -233,6 +317,17 @@ def extractive(question: str, query: str, hits: list[Hit], ranker: SentenceRanke
     ranked = ranker.ranked()
     top = ranked[0][0]
     chosen = [x for x in ranked[:2] if x[0] >= top - SECOND_QUOTE_MARGIN]
+    # MiniLM can rank a sentence about the topic above the one that holds the
+    # question's distinctive words ("initial investment"): when another sentence
+    # holds a quarter of the question's words (of those the sources hold at all,
+    # weighted by IDF) that the first quote lacks, quote it as well.
+    if len(chosen) == 1 and len(ranked) > 1:
+        typed = [x for x in ranked if answers_type(x[2], ranker.kind, ranker.question)] or ranked
+        gain = {x: ranker.own_lexical(x[2], besides=chosen[0][2]) for x in typed if x != chosen[0]}
+        if gain:
+            extra = max(gain, key=gain.get)
+            if gain[extra] >= SECOND_QUOTE_WORDS:
+                chosen.append(extra)
     text = " ".join(f"\u201c{s.strip()}\u201d [{n}]" for _, n, s in chosen)
     numbers = list(dict.fromkeys(n for _, n, _ in chosen))
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,

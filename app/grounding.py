@@ -184,8 +184,11 @@ def stem(word: str) -> str:
 
 
 def content_words(text: str) -> set[str]:
-    """Stems of the lower-case words of four letters or more that carry meaning."""
-    return {stem(w) for w in re.findall(r"[a-z]{4,}", strip_citations(text).lower()) if w not in _STOP}
+    """Stems of the lower-case words of four letters or more that carry meaning,
+    and acronyms ("AI", "AWS"), however short."""
+    text = strip_citations(text)
+    return {stem(w) for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP} | {
+        a.lower() for a in re.findall(r"\b[A-Z]{2,5}s?\b", text) if a.lower() not in _STOP}
 
 
 @dataclass
