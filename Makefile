@@ -46,7 +46,7 @@ ask: install
 	$(RAGCHAT) ask "$(Q)"
 
 # The seed evaluation gates every test run (see eval/README.md for the metrics).
-EVAL_GATE ?= --fail-under fact_accuracy=0.9 --fail-under unanswerable_refused=0.66 \
+EVAL_GATE ?= --fail-under fact_accuracy=0.95 --fail-under unanswerable_refused=0.9 \
   --fail-under answerable_refused=0.05 --fail-under citation_precision=1 \
   --fail-under unsupported_claims=0
 
