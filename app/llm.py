@@ -47,6 +47,19 @@ def default_model_path() -> Path:
     return Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE
 
 
+class _KeepStreams:
+    """Stands in for llama_cpp's suppress_stdout_stderr: leaves the streams be."""
+
+    def __init__(self, disable: bool = True):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 class LocalLLM:
     """A GGUF model run in-process by llama.cpp."""
 
@@ -54,11 +67,22 @@ class LocalLLM:
         if not model_path.is_file():
             raise ModelMissingError(f"model file not found: {model_path} (set RAGCHAT_MODEL_PATH)")
         try:
+            import llama_cpp._internals
+            import llama_cpp.llama
+            import llama_cpp.llama_chat_format
             from llama_cpp import Llama
         except ImportError:
             raise ModelMissingError(
                 "llama-cpp-python is not installed (pip install llama-cpp-python)"
             ) from None
+        # With verbose=False, llama-cpp-python points the process's stdout and
+        # stderr (file descriptors 1 and 2) at /dev/null while it loads. The
+        # engine loads the model in a background thread beside retrieval, so an
+        # error printed meanwhile ("no collection ...") vanished. Its log
+        # callback already filters llama.cpp's messages to errors, so the
+        # redirect is switched off.
+        for module in (llama_cpp.llama, llama_cpp._internals, llama_cpp.llama_chat_format):
+            module.suppress_stdout_stderr = _KeepStreams
         self.name = model_path.name
         self._lock = threading.Lock()
         try:

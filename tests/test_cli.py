@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from conftest import SEED_SOURCE, run_cli
+from conftest import ROOT, SEED_SOURCE, run_cli
 
 Q = "How much is Amazon investing in OpenAI?"
 
@@ -58,7 +60,7 @@ def test_stats_lists_the_collection(seed_project):
 
 
 def _one_line_error(r, *needles):
-    assert r.returncode != 0
+    assert r.returncode != 0, (r.args, r.returncode, r.stdout[-800:], r.stderr[-800:])
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
     for needle in needles:
@@ -79,3 +81,25 @@ def test_errors_are_one_clear_line(seed_project, tmp_path):
     _one_line_error(run_cli("ask", Q, cwd_dir=seed_project, env={"RAGCHAT_TOP_K": "lots"}),
                     "bad setting top_k")
     _one_line_error(run_cli("ask", "   ", cwd_dir=seed_project), "question is empty")
+
+
+def test_output_printed_while_the_model_loads_is_kept(tmp_path):
+    """The engine loads the GGUF in a background thread beside retrieval; what
+    the main thread prints meanwhile (an error, a progress bar) must arrive.
+    llama-cpp-python's own quiet mode points fds 1 and 2 at /dev/null during a load."""
+    script = tmp_path / "load.py"
+    script.write_text(
+        "import os, sys, threading\n"
+        "from app.llm import LocalLLM, default_model_path\n"
+        "t = threading.Thread(target=LocalLLM, args=(default_model_path(),))\n"
+        "t.start()\n"
+        "n = 0\n"
+        "while t.is_alive() or n < 50:\n"
+        "    os.write(2, b'tick\\n'); n += 1\n"
+        "    t.join(0.002)\n"
+        "os.write(1, str(n).encode())\n"
+    )
+    r = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("tick\n") == int(r.stdout) >= 50
