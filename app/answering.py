@@ -56,6 +56,15 @@ def missing_terms(question: str, hits: list[Hit]) -> list[str]:
     return [t for t in specific_terms(question) if not grounding.occurs(t, text)]
 
 
+def quoted_amounts(question: str, hits: list[Hit]) -> list[str]:
+    """Amounts the question quotes ("$50 billion", "40%"; not bare years) that
+    the passages hold: a question quoting the documents' own figure is on topic,
+    however far its other words are from theirs."""
+    text = grounding.normalise(" ".join(h.chunk.text for h in hits))
+    return [f for f in grounding.facts(question)[0]
+            if not re.fullmatch(r"(19|20)\d\d", f) and grounding.occurs(f, text)]
+
+
 def word_coverage(question: str, hits: list[Hit]) -> float:
     """Share of the question's content words found in the retrieved passages."""
     words = grounding.content_words(question)
@@ -94,6 +103,7 @@ def expected_type(question: str) -> str | None:
             r"\b(what|which) (year|date|month|day)\b|\bin what year\b", q):
         return "date"
     if re.search(opening + r"(who|whom|whose|where)\b", q) or re.search(
+            r"\bwhat(?:'s|’s| is| was| are| were) the names? of\b", q) or re.search(
             opening + r"(in |at |from |for |to )?which [a-z]+", q):
         return "name"
     return None
@@ -149,7 +159,9 @@ def answerable(question: str, query: str, hits: list[Hit]) -> bool:
     """For a question that asks for a figure, a date or a name: whether some
     retrieved sentence (with the one before it) gives that kind of fact, names
     everything the question names, and shares at least one other content word
-    with the question (or with the conversation, for a follow-up). A "how many
+    with the question (or with the conversation, for a follow-up) unless the
+    question quotes an amount and the sentence window holds it. A figure question
+    about one measure ("revenue") needs a window that names it. A "how many
     employees" question over passages whose figures are all about money fails.
     One shared word, not more: paraphrased questions share few words."""
     kind = expected_type(question)
@@ -157,6 +169,7 @@ def answerable(question: str, query: str, hits: list[Hit]) -> bool:
         return True
     terms = [t.lower() for t in specific_terms(question)]
     measure = asked_measure(question) if kind == "figure" else None
+    amounts = [f for f in grounding.facts(question)[0] if not re.fullmatch(r"(19|20)\d\d", f)]
     words = grounding.content_words(question) | (
         grounding.content_words(query) if query != question else set())
     words -= {grounding.stem(t) for t in terms}
@@ -169,7 +182,7 @@ def answerable(question: str, query: str, hits: list[Hit]) -> bool:
             continue
         if measure and not mentions(window, measure):
             continue
-        if not words or words & grounding.content_words(window):
+        if not words or words & grounding.content_words(window) or amounts:
             return True
     return False
 
@@ -361,7 +374,8 @@ def _answer(question, query, hits, llm, embedder, min_relevance, max_tokens, tem
     if not hits:
         return refusal(question, query, hits, "the index holds no passages to search")
     best = max(h.similarity for h in hits)
-    if best < min_relevance and word_coverage(question, hits) < MIN_WORD_COVERAGE:
+    if best < min_relevance and word_coverage(question, hits) < MIN_WORD_COVERAGE and not (
+            quoted_amounts(question, hits)):
         return refusal(question, query, hits,
                        f"no passage is close enough to the question (best similarity {best:.2f})")
     missing = missing_terms(question, hits)

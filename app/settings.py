@@ -78,7 +78,8 @@ class Settings(BaseSettings):
         ge=-1,
         le=1,
         description="Refuse when no retrieved chunk reaches this cosine similarity to the "
-        "question and fewer than half of its words occur in the sources (on the evaluation "
+        "question, fewer than half of its words occur in the sources and none of the amounts "
+        "it quotes do (on the evaluation "
         "sets, on-topic questions score 0.19-0.8, off-topic ones about 0).",
     )
 

@@ -26,15 +26,15 @@ class SilentLLM:
         return iter(())
 
 
-def _hits(*texts: str) -> list[Hit]:
+def _hits(*texts: str, similarity: float = 0.6) -> list[Hit]:
     return [Hit(Chunk(id=f"c{i}", text=t, source=f"doc{i}.txt", title="", start=0, end=len(t),
-                      content_hash=""), score=1 / (i + 1), similarity=0.6)
+                      content_hash=""), score=1 / (i + 1), similarity=similarity)
             for i, t in enumerate(texts)]
 
 
-def _ask(engine, question: str, *texts: str):
-    return answering.answer(question, question, _hits(*texts), SilentLLM(), engine.embedder,
-                            0.25, 60, 0.0)
+def _ask(engine, question: str, *texts: str, similarity: float = 0.6):
+    return answering.answer(question, question, _hits(*texts, similarity=similarity), SilentLLM(),
+                            engine.embedder, 0.25, 60, 0.0)
 
 
 def test_measure_and_focus_are_read_from_the_question():
@@ -43,6 +43,7 @@ def test_measure_and_focus_are_read_from_the_question():
     assert answering.asked_measure("How many employees does it have?") == "employees"
     assert answering.asked_measure("How much is Amazon investing?") is None
     assert answering.expected_type("What is the museum's annual revenue?") == "figure"
+    assert answering.expected_type("What is the name of the museum's director?") == "name"
     assert answering.focus("Besides the workforce money, what has Maryland set up?") == (
         "what has Maryland set up?", " the workforce money")
     assert answering.focus("What has Maryland set up?") == ("What has Maryland set up?", "")
@@ -85,3 +86,17 @@ def test_sentence_holding_the_questions_distinctive_words_is_quoted(engine):
     for c in a.citations:  # quotes stay verbatim
         for part in c.quote.split(" \u2026 "):
             assert part in AIRLINE
+
+
+def test_question_quoting_the_documents_amount_is_on_topic(engine):
+    # Retrieval found nothing close (similarity 0.1) and no question word matches,
+    # but the question quotes the passage's own "$25 billion".
+    a = _ask(engine, "How much of the $25 billion comes later?", AIRLINE, similarity=0.1)
+    assert a.mode == "extractive" and "$20 billion" in a.text
+    a = _ask(engine, "How much of the money comes later?", AIRLINE, similarity=0.1)
+    assert a.mode == "refused" and "close enough" in a.note
+
+
+def test_name_question_without_a_name_in_the_passages_is_refused(engine):
+    a = _ask(engine, "What is the name of the museum's director?", MUSEUM)
+    assert a.mode == "refused" and "name" in a.note
