@@ -56,6 +56,7 @@ test: install
 
 eval: install
 	$(RAGCHAT) eval eval/seed_qa.jsonl --baseline naive --out eval/reports/seed_qa
+	$(RAGCHAT) eval eval/holdout_qa.jsonl --baseline naive --out eval/reports/holdout_qa
 
 bench: install
 	$(PY) bench/cold_start.py
