@@ -13,7 +13,7 @@
    question asks for: a figure for "how much", a date for "when", a name for
    "who"), the answer is extractive: the source sentences closest to the
    question, quoted verbatim with their [n] (two when two rank close, or when
-   the sentence holding most of the question's words is not the top one).
+   another sentence holds a quarter of the question's words the first lacks).
 
 All of it is general text logic plus one embedding call; nothing here knows
 particular questions or documents. The question-type cues are English.
