@@ -281,12 +281,12 @@ class SentenceRanker:
         typed = TYPE_BONUS if self.kind and answers_type(sentence, self.kind, self.question) else 0.0
         return float(sim) + LEXICAL_WEIGHT * lexical + typed
 
-    def own_lexical(self, sentence: str, besides: str = "") -> float:
+    def own_lexical(self, sentence: str, besides: frozenset[str] = frozenset()) -> float:
         """IDF-weighted share of the question's words in the sentence itself
-        (counting only words that `besides` lacks, when given), out of those
-        that occur in some candidate: a word no source holds cannot be covered."""
+        (leaving out the content words `besides`), out of those that occur in
+        some candidate: a word no source holds cannot be covered."""
         total = sum(self.idf[t] for t in self.coverable)
-        words = grounding.content_words(sentence) - grounding.content_words(besides)
+        words = grounding.content_words(sentence) - besides
         return sum(w for t, w in self.idf.items() if t in words) / total if total else 0.0
 
     def ranked(self) -> list[tuple[float, int, str]]:
@@ -336,7 +336,8 @@ def extractive(question: str, query: str, hits: list[Hit], ranker: SentenceRanke
     # weighted by IDF) that the first quote lacks, quote it as well.
     if len(chosen) == 1 and len(ranked) > 1:
         typed = [x for x in ranked if answers_type(x[2], ranker.kind, ranker.question)] or ranked
-        gain = {x: ranker.own_lexical(x[2], besides=chosen[0][2]) for x in typed if x != chosen[0]}
+        first = frozenset(grounding.content_words(chosen[0][2]))
+        gain = {x: ranker.own_lexical(x[2], besides=first) for x in typed if x != chosen[0]}
         if gain:
             extra = max(gain, key=gain.get)
             if gain[extra] >= SECOND_QUOTE_WORDS:
