@@ -56,13 +56,17 @@ def missing_terms(question: str, hits: list[Hit]) -> list[str]:
     return [t for t in specific_terms(question) if not grounding.occurs(t, text)]
 
 
+def amounts(text: str) -> list[str]:
+    """The figures of a text other than bare years ("50 billion", "40%", "12")."""
+    return [f for f in grounding.facts(text)[0] if not re.fullmatch(r"(19|20)\d\d", f)]
+
+
 def quoted_amounts(question: str, hits: list[Hit]) -> list[str]:
     """Amounts the question quotes ("$50 billion", "40%"; not bare years) that
     the passages hold: a question quoting the documents' own figure is on topic,
     however far its other words are from theirs."""
     text = grounding.normalise(" ".join(h.chunk.text for h in hits))
-    return [f for f in grounding.facts(question)[0]
-            if not re.fullmatch(r"(19|20)\d\d", f) and grounding.occurs(f, text)]
+    return [f for f in amounts(question) if grounding.occurs(f, text)]
 
 
 def word_coverage(question: str, hits: list[Hit]) -> float:
@@ -145,8 +149,8 @@ def answers_type(text: str, kind: str | None, question: str = "") -> bool:
         counted = re.search(r"\bhow many ([a-z]+)", question.lower())
         if counted and counted.group(1) not in _CURRENCY_WORDS:
             # "how many teachers" is not answered by "$2 million" or "40%"
-            figures = grounding.facts(_MONEY_OR_SHARE.sub(" ", text))[0]
-        return any(not re.fullmatch(r"(19|20)\d\d", f) for f in figures) or bool(
+            text = _MONEY_OR_SHARE.sub(" ", text)
+        return bool(amounts(text)) or bool(
             _NUMBER_WORDS & set(re.findall(r"[a-z]+", text.lower())))
     if kind == "date":
         return any(re.fullmatch(r"\d{4}", f) for f in figures) or any(
@@ -169,7 +173,7 @@ def answerable(question: str, query: str, hits: list[Hit]) -> bool:
         return True
     terms = [t.lower() for t in specific_terms(question)]
     measure = asked_measure(question) if kind == "figure" else None
-    amounts = [f for f in grounding.facts(question)[0] if not re.fullmatch(r"(19|20)\d\d", f)]
+    quotes_amount = bool(amounts(question))
     words = grounding.content_words(question) | (
         grounding.content_words(query) if query != question else set())
     words -= {grounding.stem(t) for t in terms}
@@ -182,7 +186,7 @@ def answerable(question: str, query: str, hits: list[Hit]) -> bool:
             continue
         if measure and not mentions(window, measure):
             continue
-        if not words or words & grounding.content_words(window) or amounts:
+        if not words or words & grounding.content_words(window) or quotes_amount:
             return True
     return False
 
