@@ -80,8 +80,9 @@ def ingest(
     t0 = time.perf_counter()
     report = IngestReport()
     store = store or Store(settings)
-    files, folders, problems = loading.find_files(paths)
+    files, folders, problems, skipped = loading.find_files(paths)
     report.failed.update(problems)
+    report.skipped.update(skipped)
 
     name = embedding.embedder_name(settings)
     col = store.open(name, create=True)

@@ -1,24 +1,31 @@
 """Find and read source files into plain texts, one per document or PDF page.
 
 Formats: .txt and .md are read as strict UTF-8 (no markup is removed, so
-character offsets point into the file as it is); .pdf is read page by page
-with pypdf; .html/.htm with BeautifulSoup (visible text); .docx with
-docx2txt, the readers LlamaIndex's own file readers use. Every problem with one file
-raises `BadFileError` with a one-line reason; the caller decides to go on.
+character offsets point into the file as it is); .rst is parsed by docutils
+and reduced to readable text (headings, paragraphs, list items and literal
+blocks each on their own lines; Sphinx roles such as :ref:`x` reduced to
+their words); .pdf is read page by page with pypdf, NFKC-normalised (so
+ligatures read "fi") with words hyphenated across line breaks joined again;
+.html/.htm with BeautifulSoup (visible text); .docx with docx2txt, the readers
+LlamaIndex's own file readers use. Every problem with one file raises
+`BadFileError` with a one-line reason; the caller decides to go on. For .rst,
+.pdf, .html and .docx, character offsets point into the extracted text.
 
-Left out: OCR of scanned PDFs, spreadsheets, e-mail and archives.
+Left out: OCR of scanned PDFs, spreadsheets, e-mail and archives; Sphinx's
+autodoc (`.. automodule::` has no text of its own in the file).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import BadFileError
 
 TEXT_EXTS = {".txt", ".md", ".markdown"}
-SUPPORTED = TEXT_EXTS | {".pdf", ".html", ".htm", ".docx"}
+SUPPORTED = TEXT_EXTS | {".rst", ".pdf", ".html", ".htm", ".docx"}
 
 
 @dataclass(frozen=True)
@@ -40,16 +47,18 @@ def source_name(path: Path) -> str:
         return p.as_posix()
 
 
-def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str]]:
+def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str], dict[str, str]]:
     """Expand files and folders (recursively) into supported files.
 
-    Returns (files, folders, problems): the folders are remembered so that
-    files gone from them can be removed from the index; `problems` maps a
-    path given explicitly that cannot be used to its reason.
+    Returns (files, folders, problems, skipped): the folders are remembered so
+    that files gone from them can be removed from the index; `problems` maps a
+    path given explicitly that cannot be used to its reason; `skipped` maps a
+    file found in a folder whose type is not read to the reason.
     """
     files: list[Path] = []
     folders: list[Path] = []
     problems: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     for path in paths:
         if path.is_dir():
             folders.append(path)
@@ -57,8 +66,12 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
                 rel = f.relative_to(path).parts
                 if any(part.startswith(".") for part in rel):
                     continue  # hidden files and folders (.git, .DS_Store)
-                if f.is_file() and f.suffix.lower() in SUPPORTED:
+                if not f.is_file():
+                    continue
+                if f.suffix.lower() in SUPPORTED:
                     files.append(f)
+                else:
+                    skipped[source_name(f)] = f"unsupported type '{f.suffix or f.name}'"
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED:
                 files.append(path)
@@ -69,7 +82,7 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
                 )
         else:
             problems[str(path)] = f"{path}: no such file or folder"
-    return files, folders, problems
+    return files, folders, problems, skipped
 
 
 def file_hash(path: Path) -> str:
@@ -109,6 +122,8 @@ def read_file(path: Path) -> list[Page]:
     if ext in TEXT_EXTS:
         text = _decode(data, name)
         pages = [Page(text=text, title=_title_from_text(text, path.stem))]
+    elif ext == ".rst":
+        pages = [_read_rst(_decode(data, name), name, path.stem)]
     elif ext == ".pdf":
         pages = _read_pdf(path, name)
     elif ext in (".html", ".htm"):
@@ -137,6 +152,7 @@ def _read_pdf(path: Path, name: str) -> list[Page]:
         texts = [(page.extract_text() or "") for page in reader.pages]
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as e:
         raise BadFileError(f"{name}: not a readable PDF ({type(e).__name__}: {e})"[:300]) from None
+    texts = [clean_pdf_text(t) for t in texts]
     title = meta_title.strip() or _title_from_text(next((t for t in texts if t.strip()), ""), path.stem)
     return [Page(text=t, title=title, page=i + 1) for i, t in enumerate(texts)]
 
@@ -166,3 +182,127 @@ def _read_docx(path: Path, name: str) -> Page:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
         raise BadFileError(f"{name}: not a readable .docx ({type(e).__name__})") from None
     return Page(text=text.strip(), title=_title_from_text(text, path.stem))
+
+
+def clean_pdf_text(text: str) -> str:
+    """NFKC (ligatures such as "\ufb01" become "fi") and words split by a hyphen at a
+    line break joined ("re-\nsults" -> "results"). A hyphen before a capital or a
+    digit stays: "Proof-of-\nStake" is a compound, not a broken word."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text)
+    return re.sub(r"(?<=[a-z])-[ \t]*\n[ \t]*(?=[a-z])", "", text)
+
+
+# Sphinx's roles and directives, which plain docutils does not know. A role keeps
+# its words ("title <target>" keeps the title); a directive keeps its content as
+# text (code as a literal block); autodoc and toctree have no text in the file.
+_SPHINX_ROLES = ("ref doc class func meth attr mod data exc obj term envvar option file program "
+                 "command kbd abbr samp any guilabel menuselection mimetype dfn keyword "
+                 "py:class py:func py:meth py:attr py:mod py:data py:exc py:obj issue pr "
+                 "download numref token").split()
+_CODE_DIRECTIVES = ("code-block", "sourcecode", "literalinclude")
+_TEXT_DIRECTIVES = ("versionadded", "versionchanged", "deprecated", "seealso", "only", "tab",
+                    "tabs", "glossary", "centered", "hlist", "productionlist", "eval-rst")
+_EMPTY_DIRECTIVES = ("toctree", "automodule", "autoclass", "autofunction", "automethod",
+                     "autoattribute", "autodata", "autoexception", "currentmodule", "module",
+                     "highlight", "index", "function", "method", "attribute", "envvar",
+                     "program", "cmdoption", "describe", "py:function", "py:method",
+                     "py:class", "py:attribute", "py:module", "default-role", "literalinclude")
+_rst_ready = False
+
+
+def _register_sphinx_markup() -> None:
+    global _rst_ready
+    if _rst_ready:
+        return
+    from docutils import nodes
+    from docutils.parsers.rst import Directive, directives, roles
+
+    def words_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+        m = re.match(r"^(.*?)\s*<[^<>]*>$", text, re.S)
+        words = (m.group(1) if m and m.group(1) else text).lstrip("~!")
+        return [nodes.literal(rawtext, words)], []
+
+    for role in _SPHINX_ROLES:
+        roles.register_local_role(role, words_role)
+
+    class Code(Directive):
+        has_content, optional_arguments, final_argument_whitespace = True, 1, True
+        option_spec = None
+
+        def run(self):
+            return [nodes.literal_block("\n".join(self.content), "\n".join(self.content))]
+
+    class Text(Directive):
+        has_content, optional_arguments, final_argument_whitespace = True, 2, True
+        option_spec = None
+
+        def run(self):
+            node = nodes.container()
+            lead = " ".join(self.arguments[1:] if self.name.startswith("version") else self.arguments)
+            if lead:
+                node += nodes.paragraph(lead, lead)
+            self.state.nested_parse(self.content, self.content_offset, node)
+            return [node]
+
+    class Empty(Directive):
+        has_content, optional_arguments, final_argument_whitespace = True, 10, True
+        option_spec = None
+
+        def run(self):
+            return []
+
+    class AnyOptions(dict):  # directives of Sphinx take options docutils has never heard of
+        def __contains__(self, key):
+            return True
+
+        def __getitem__(self, key):
+            return directives.unchanged
+
+    for cls in (Code, Text, Empty):
+        cls.option_spec = AnyOptions()
+    for name in _TEXT_DIRECTIVES:
+        directives.register_directive(name, Text)
+    for name in _EMPTY_DIRECTIVES:
+        directives.register_directive(name, Empty)
+    for name in _CODE_DIRECTIVES[:2]:
+        directives.register_directive(name, Code)
+    _rst_ready = True
+
+
+def _read_rst(source: str, name: str, fallback: str) -> Page:
+    """reStructuredText as readable text: one block a paragraph, headings kept."""
+    from docutils import nodes
+    from docutils.core import publish_doctree
+    from docutils.utils import SystemMessage
+
+    _register_sphinx_markup()
+    try:
+        tree = publish_doctree(source, settings_overrides={
+            "report_level": 5, "halt_level": 5, "file_insertion_enabled": False,
+            "raw_enabled": False, "warning_stream": False, "input_encoding": "unicode"})
+    except (SystemMessage, ValueError, AttributeError, IndexError, TypeError) as e:
+        raise BadFileError(f"{name}: not readable reStructuredText ({type(e).__name__})") from None
+    blocks: list[str] = []
+    title = ""
+    for node in tree.findall(lambda n: isinstance(n, (nodes.title, nodes.paragraph,
+                                                      nodes.literal_block, nodes.term,
+                                                      nodes.field_name, nodes.rubric))):
+        parent = node.parent
+        while parent is not None and not isinstance(parent, nodes.system_message):
+            parent = parent.parent
+        if parent is not None:  # a warning docutils attached; not the document's text
+            continue
+        text = node.astext().strip()
+        if not text:
+            continue
+        if isinstance(node, nodes.title):
+            title = title or text
+            blocks.append(f"\n{text}\n")
+        elif isinstance(node, nodes.literal_block):
+            blocks.append(text)
+        else:
+            blocks.append(" ".join(text.split()))
+    text = "\n\n".join(b.strip("\n") for b in blocks)
+    return Page(text=text, title=title or fallback)

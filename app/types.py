@@ -70,6 +70,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # source -> one-line reason
+    skipped: dict[str, str] = field(default_factory=dict)  # file in a folder not read -> why
     chunks: int = 0  # chunks written by this ingest
     total_chunks: int = 0  # chunks in the collection afterwards
     seconds: float = 0.0
@@ -79,12 +80,21 @@ class IngestReport:
         return not self.failed
 
     def summary(self) -> str:
-        return (
+        line = (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.removed)} removed, "
             f"{len(self.failed)} failed; {self.chunks} chunks written, "
             f"{self.total_chunks} in collection; {self.seconds:.1f} s"
         )
+        if self.skipped:
+            why: dict[str, list[str]] = {}
+            for source, reason in sorted(self.skipped.items()):
+                why.setdefault(reason, []).append(source.rsplit("/", 1)[-1])
+            shown = "; ".join(f"{reason}: {', '.join(names[:5])}"
+                              + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                              for reason, names in why.items())
+            line += f"; {len(self.skipped)} skipped ({shown})"
+        return line
 
 
 @dataclass

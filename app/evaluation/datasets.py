@@ -2,7 +2,9 @@
 
 - `*.jsonl`: one case per line (format in eval/README.md); `source` names the
   file that holds the answer, relative to the working directory or to the
-  dataset's folder; the set's sources are those files.
+  dataset's folder; the set's sources are those files, plus every folder a
+  `{"corpus": "FOLDER"}` line names (ingested whole, so that retrieval has to
+  find the answer among all of its files).
 - LlamaIndex's `rag_dataset.json` (a file, or a folder holding one): its
   `examples` become cases with reference answers and contexts; its sources are
   the files under `source_files/` beside it, as llama-datasets lays them out.
@@ -31,6 +33,7 @@ class Case:
     question: str
     expect_all: list[str] = field(default_factory=list)
     expect_any: list[str] = field(default_factory=list)
+    expect_none: list[str] = field(default_factory=list)  # phrases the answer must not hold
     unanswerable: bool = False
     source: str | None = None
     follows: str | None = None
@@ -55,19 +58,20 @@ class Dataset:
         return "eval-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", self.name).strip("-") or "set")[:60]
 
 
-_FIELDS = {"id", "question", "expect_all", "expect_any", "unanswerable", "source", "follows",
-           "reference_answer", "reference_contexts"}
+_FIELDS = {"id", "question", "expect_all", "expect_any", "expect_none", "unanswerable", "source",
+           "follows", "reference_answer", "reference_contexts"}
 
 
-def _resolve(source: str, dataset: Path) -> Path | None:
+def _resolve(source: str, dataset: Path, folder: bool = False) -> Path | None:
     for base in (Path.cwd(), dataset.parent, dataset.parent.parent):
-        if (base / source).is_file():
-            return base / source
+        if (base / source).is_dir() if folder else (base / source).is_file():
+            return (base / source).resolve() if folder else base / source
     return None
 
 
 def load_jsonl(path: Path) -> Dataset:
     cases: list[Case] = []
+    corpus: list[Path] = []
     for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -75,6 +79,12 @@ def load_jsonl(path: Path) -> Dataset:
             raw = json.loads(line)
         except json.JSONDecodeError as e:
             raise DatasetError(f"{path} line {no}: not JSON ({e.msg})") from None
+        if isinstance(raw, dict) and set(raw) == {"corpus"}:  # the whole folder is ingested
+            found = _resolve(raw["corpus"], path, folder=True)
+            if found is None:
+                raise DatasetError(f"{path} line {no}: corpus folder {raw['corpus']} not found")
+            corpus.append(found)
+            continue
         if not isinstance(raw, dict) or not raw.get("id") or not raw.get("question"):
             raise DatasetError(f"{path} line {no}: a case needs 'id' and 'question'")
         unknown = set(raw) - _FIELDS
@@ -92,12 +102,14 @@ def load_jsonl(path: Path) -> Dataset:
         if c.follows and c.follows not in seen:
             raise DatasetError(f"{path}: case {c.id} follows '{c.follows}', which is not an earlier case")
         seen.add(c.id)
-    sources: list[Path] = []
+    sources: list[Path] = list(corpus)
     for c in cases:
         if c.source:
             found = _resolve(c.source, path)
             if found is None:
                 raise DatasetError(f"{path}: source file {c.source} of case {c.id} not found")
+            if any(d in found.resolve().parents for d in corpus):
+                continue  # ingested with its corpus folder
             if found not in sources:
                 sources.append(found)
     return Dataset(name=path.stem, path=path, cases=cases, sources=sources)

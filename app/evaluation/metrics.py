@@ -2,9 +2,16 @@
 
 Every per-case figure is stored in results.jsonl, and `summarise` works from
 those records alone, so a report can always be recomputed from its results.
-Facts are compared after the grounding check's normalisation ("$50 billion",
-"50 billion dollars", "50bn", thousands separators, case). ROUGE-L comes from
-Google's rouge-score; token F1 is SQuAD's definition.
+
+The metrics share no code with what they grade: nothing here imports the
+grounding check, the verifier or the text toolkit. Facts are compared by this
+module's own small normaliser (money spellings, thousands separators,
+"percent", case; whole words). A claim of an answer is the text up to a run
+of [n] marks; a quoted claim (in curly quotes) is supported only when it
+stands verbatim in a cited chunk, a claim in the model's own words only when
+a plain token alignment holds: every number and capitalised word of it
+occurs among the cited chunk's tokens, and so do 70% of its other words.
+ROUGE-L comes from Google's rouge-score; token F1 is SQuAD's definition.
 
 Left out: LLM-judged correctness, faithfulness and relevancy (LlamaIndex's
 card uses gpt-4 for those; no judge model runs offline here).
@@ -15,26 +22,142 @@ from __future__ import annotations
 import re
 import statistics
 import string
+import unicodedata
 from collections import Counter
 
-from app import grounding
 from app.evaluation.datasets import Case
 
 HIGHER_IS_BETTER = {
     "hit_rate", "mrr", "context_similarity", "fact_accuracy", "token_f1", "rouge_l",
     "citation_precision", "cited_share", "unanswerable_refused", "tokens_per_second",
 }
-LOWER_IS_BETTER = {"answerable_refused", "unsupported_claims", "latency_p50", "latency_p95"}
+LOWER_IS_BETTER = {"answerable_refused", "unsupported_claims", "expect_none_violations",
+                   "repeated_quotes", "latency_p50", "latency_p95"}
 METRICS = sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER)
+
+_SCALES = {"k": "thousand", "thousand": "thousand", "m": "million", "mn": "million",
+           "million": "million", "b": "billion", "bn": "billion", "billion": "billion",
+           "t": "trillion", "tn": "trillion", "trillion": "trillion"}
+
+
+def norm(text: str) -> str:
+    """Lower case, one spelling for amounts: "$50 billion", "50 billion dollars"
+    and "50bn" all read "50 billion"; "1,000" reads "1000"; "40 percent" "40%"."""
+    t = unicodedata.normalize("NFKC", text).lower()
+    t = re.sub(r"[\u2018\u2019]", "'", t)
+    t = re.sub(r"(?<=\d),(?=\d{3})", "", t)
+    t = re.sub(r"(?<=\d)\s*(?:per\s*cent|percent)\b", "%", t)
+    t = re.sub(r"(?:us)?\$\s*(?=\d)", "", t)
+    t = re.sub(r"(\d(?:[\d.]*\d)?)\s*(thousand|million|billion|trillion|bn|mn|tn|[kmbt])\b",
+               lambda m: f"{m.group(1)} {_SCALES[m.group(2)]}", t)
+    t = re.sub(r"\s*\b(?:us\s+)?dollars?\b|\busd\b", "", t)
+    return " ".join(t.split())
 
 
 def fact_found(fact: str, text: str) -> bool:
-    return grounding.occurs(grounding.normalise(fact).strip(), grounding.normalise(text))
+    """Whole-word occurrence of a fact in a text, both normalised."""
+    f = norm(fact)
+    return bool(f) and re.search(r"(?<![\w])" + re.escape(f) + r"(?![\w]|\.\d)", norm(text)) is not None
 
 
 def fact_correct(text: str, expect_all: list[str], expect_any: list[str]) -> bool:
     return all(fact_found(f, text) for f in expect_all) and (
         not expect_any or any(fact_found(f, text) for f in expect_any))
+
+
+_MARKS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
+
+
+def claims(text: str) -> list[tuple[str, list[int]]]:
+    """(claim, the source numbers it cites) for every stretch of an answer that a
+    run of [n] marks closes; a last stretch with no mark cites nothing."""
+    out, start = [], 0
+    for m in _MARKS.finditer(text):
+        claim = text[start:m.start()].strip(" .;,")
+        if claim:
+            out.append((claim, sorted({int(n) for n in re.findall(r"\d+", m.group(0))})))
+        start = m.end()
+    rest = text[start:].strip(" .;,")
+    if re.search(r"\w", rest):
+        out.append((rest, []))
+    return out
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*", norm(text))
+
+
+def _flat(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+_QUOTED = re.compile(r"\u201c(.+?)\u201d", re.S)
+_LIGHT = frozenset("the a an of to in on and or is are was were be by for with as at it its this "
+                   "that from has have had will can".split())
+
+
+def supported(claim: str, chunks: list[str]) -> bool:
+    """Whether a claim stands in the chunks it cites: quotes verbatim, the
+    model's own words by token alignment (see the module docstring)."""
+    if not chunks:
+        return False
+    quotes = _QUOTED.findall(claim)
+    if quotes:
+        return all(any(_flat(q).strip() in _flat(c) for c in chunks) for q in quotes)
+    have = set(_tokens(" ".join(chunks)))
+    words = claim.split()
+    strict = {t for i, w in enumerate(words) for t in _tokens(w)
+              if re.search(r"\d", w) or (i > 0 and w[:1].isupper())}
+    if not strict <= have:
+        return False
+    rest = [t for t in _tokens(claim) if t not in strict and t not in _LIGHT]
+    return not rest or sum(t in have for t in rest) / len(rest) >= 0.7
+
+
+def citation_pairs(answer: dict) -> tuple[int, int]:
+    """(precise, total) over every (claim, cited source) pair of an answer: a
+    pair is precise when that source alone supports the claim (a claim that
+    cites several needs their union to support it and each to hold some of it)."""
+    chunks = {c["n"]: c["chunk"]["text"] for c in answer.get("citations", [])}
+    precise = total = 0
+    for claim, marks in claims(answer.get("text", "")):
+        for n in marks:
+            total += 1
+            text = chunks.get(n)
+            if text is None:
+                continue  # a mark naming no listed source is imprecise
+            if len(marks) == 1:
+                precise += supported(claim, [text])
+            else:
+                both = [chunks[m] for m in marks if m in chunks]
+                precise += supported(claim, both) and bool(
+                    set(_tokens(claim)) - _LIGHT & set(_tokens(text)))
+    return precise, total
+
+
+def unsupported(answer: dict) -> list[str]:
+    """Claims of an answer (not a refusal) that their cited chunks do not support;
+    a claim without a mark must be supported by the retrieved chunks together."""
+    if answer.get("mode") == "refused":
+        return []
+    chunks = {c["n"]: c["chunk"]["text"] for c in answer.get("citations", [])}
+    retrieved = [h["chunk"]["text"] for h in answer.get("retrieved", [])]
+    out = []
+    for claim, marks in claims(answer.get("text", "")):
+        cited = [chunks[n] for n in marks if n in chunks] if marks else retrieved
+        if not supported(claim, cited):
+            out.append(claim)
+    return out
+
+
+def repeated_quotes(answer: dict) -> int:
+    """How many quoted sentences of an answer repeat an earlier one of it."""
+    quotes = [_flat(q).lower() for q in _QUOTED.findall(answer.get("text", ""))]
+    return len(quotes) - len(set(quotes))
+
+
+def expect_none_found(text: str, expect_none: list[str]) -> list[str]:
+    return [f for f in expect_none if fact_found(f, text)]
 
 
 def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
@@ -86,53 +209,14 @@ def rouge_l(prediction: str, reference: str) -> float:
     return _rouge.score(reference, prediction)["rougeL"].fmeasure
 
 
-def citation_pairs(answer: dict) -> tuple[int, int]:
-    """(precise, total) over every (sentence, cited source) pair of an answer.
-    A pair is precise when the cited chunk holds the sentence's figures and
-    names: all of them if it is the sentence's only citation, at least one if
-    the sentence cites several; a sentence with neither needs shared words."""
-    chunks = {c["n"]: c["chunk"]["text"] for c in answer.get("citations", [])}
-    precise = total = 0
-    for sent in grounding.split_sentences(answer.get("text", "")):
-        marks = sorted(set(grounding.cited_numbers(sent)))
-        if not marks:
-            continue
-        figures, names = grounding.facts(sent)
-        facts = figures + names
-        for n in marks:
-            total += 1
-            text = chunks.get(n)
-            if text is None:
-                continue  # a mark naming no listed source is imprecise
-            norm = grounding.normalise(text)
-            held = [f for f in facts if grounding.occurs(f, norm)]
-            if facts:
-                ok = len(held) == len(facts) if len(marks) == 1 else bool(held)
-            else:
-                ok = bool(grounding.content_words(sent) & grounding.content_words(text))
-            precise += ok
-    return precise, total
-
-
-def unsupported(answer: dict) -> list[str]:
-    """Figures and names of the answer found in none of the retrieved sources."""
-    if answer.get("mode") == "refused":
-        return []
-    sources = " ".join(h["chunk"]["text"] for h in answer.get("retrieved", []))
-    norm = grounding.normalise(sources)
-    figures, names = [], []
-    for sent in grounding.split_sentences(answer.get("text", "")):
-        f, n = grounding.facts(sent)
-        figures += f
-        names += n
-    return sorted({x for x in figures + names if not grounding.occurs(x, norm)})
-
-
 def score_case(case: Case, answer: dict, embedder=None) -> dict:
     """Per-case figures for one answer (the Answer as a dict)."""
     refused = answer.get("mode") == "refused"
     retrieved = [h["chunk"]["text"] for h in answer.get("retrieved", [])]
-    row: dict = {"refused": refused, "unsupported": unsupported(answer)}
+    row: dict = {"refused": refused, "unsupported": unsupported(answer),
+                 "repeated_quotes": repeated_quotes(answer)}
+    if case.expect_none and not refused:
+        row["expect_none_found"] = expect_none_found(answer.get("text", ""), case.expect_none)
     answerable = not case.unanswerable
     if answerable and (case.facts or case.reference_contexts):
         ranks = [i for i, t in enumerate(retrieved, start=1) if is_hit(t, case)]
@@ -193,6 +277,9 @@ def summarise(rows: list[dict]) -> dict:
         "unanswerable_refused": _mean([r["refused"] for r in unanswerable]),
         "answerable_refused": _mean([r["refused"] for r in answerable]),
         "unsupported_claims": _mean([bool(r["unsupported"]) for r in answered]),
+        "expect_none_violations": _mean([bool(r["expect_none_found"]) for r in rows
+                                         if "expect_none_found" in r]),
+        "repeated_quotes": _mean([bool(r.get("repeated_quotes")) for r in answered]),
         "latency_p50": statistics.median(latencies) if latencies else None,
         "latency_p95": _pct(latencies, 0.95),
         "tokens_per_second": sum(r["tokens"] for r in rows) / gen_seconds if gen_seconds else None,

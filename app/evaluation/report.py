@@ -20,6 +20,8 @@ ROWS = [
     ("unanswerable_refused", "unanswerable cases refused"),
     ("answerable_refused", "answerable cases refused (lower is better)"),
     ("unsupported_claims", "answers with unsupported claims (lower is better)"),
+    ("expect_none_violations", "answers holding a phrase they must not (lower is better)"),
+    ("repeated_quotes", "answers quoting one sentence twice (lower is better)"),
     ("latency_p50", "latency p50 (s)"),
     ("latency_p95", "latency p95 (s)"),
     ("tokens_per_second", "generated tokens per second"),

@@ -68,7 +68,8 @@ def run(engine: Engine, dataset: Dataset, baseline: str | None = None, limit: in
             a = answer.to_dict()
             row = {"id": case.id, "system": system, "question": case.question,
                    "unanswerable": case.unanswerable, "expect_all": case.expect_all,
-                   "expect_any": case.expect_any, "follows": case.follows, "answer": a}
+                   "expect_any": case.expect_any, "expect_none": case.expect_none,
+                   "follows": case.follows, "answer": a}
             row.update(metrics.score_case(case, a, eng.embedder))
             rows.append(row)
         result.rows[system] = rows
