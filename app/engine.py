@@ -17,20 +17,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app import answering, embedding, offline
+from app import answering, embedding, offline, question as questions, text, verify
 from app.errors import RagchatError
 from app.ingest import Progress, ingest
 from app.llm import LanguageModel, load_llm
-from app.settings import Settings, load_settings
+from app.settings import Settings, load_settings, policy_name
 from app.store import Store
 from app.types import Answer, CollectionStats, Hit, IngestReport
-
-_FOLLOW_UP_START = re.compile(
-    r"^\s*(and|but|also|so|then|what about|how about|what else|why|how come)\b", re.I)
-_ANAPHORA = frozenset(
-    "it its it's they them their theirs that this those these he she him her his "
-    "there later then same former latter else".split())
-
 
 def condense(question: str, history: Sequence[str]) -> str:
     """The question to retrieve with, given earlier questions (as retrieved).
@@ -43,7 +36,7 @@ def condense(question: str, history: Sequence[str]) -> str:
     if not history:
         return question
     words = set(re.findall(r"[a-z']+", question.lower()))
-    follows = _FOLLOW_UP_START.match(question) or words & _ANAPHORA
+    follows = text.FOLLOW_UP_START.match(question) or words & text.ANAPHORA
     if not follows:
         return question
     previous = history[-1][-300:]
@@ -62,6 +55,7 @@ class _Parts:
         self.embedders: dict[tuple, embedding.OnnxEmbedder] = {}
         self.retrievers: dict[tuple, object] = {}
         self.llms: dict[tuple, LanguageModel] = {}
+        self.verifiers: dict[str, verify.Verifier] = {}
 
 
 class Engine:
@@ -132,6 +126,27 @@ class Engine:
                 self._parts.llms[key] = load_llm(self.settings)
             return self._parts.llms[key]
 
+    @property
+    def verifier(self) -> verify.Verifier:
+        with self._parts.lock:
+            name = self.settings.verifier
+            if name not in self._parts.verifiers:
+                self._parts.verifiers[name] = verify.load_verifier(name)
+            return self._parts.verifiers[name]
+
+    def _preload_verifier(self) -> None:
+        """Load spaCy beside retrieval and generation: it is needed only once a
+        draft exists, and its ~1 s load then costs nothing."""
+        v = self.verifier
+        if isinstance(v, verify.RoleVerifier) and v._nlp is None:
+            def load() -> None:
+                try:
+                    v.warm_up()
+                except Exception:  # noqa: BLE001 - raised again, cleanly, on first use
+                    pass
+
+            threading.Thread(target=load, name="ragchat-verifier-load", daemon=True).start()
+
     def _preload_llm(self) -> None:
         """Start loading the language model beside retrieval. llama.cpp reads
         the weights in C with the GIL released, so this overlaps with Python
@@ -151,7 +166,10 @@ class Engine:
         """Load the retriever, the embedder and the model now (servers do this
         at start so the first person does not wait)."""
         self._preload_llm()
+        self._preload_verifier()
         _ = self.retriever, self.llm
+        if isinstance(self.verifier, verify.RoleVerifier):
+            self.verifier.warm_up()
 
     # -- what people do ----------------------------------------------------
     def ingest(self, paths: Sequence[Path] | None = None,
@@ -190,13 +208,18 @@ class Engine:
             raise RagchatError("the question is empty")
         t0 = time.perf_counter()
         self._preload_llm()
+        self._preload_verifier()
         query = condense(question, history)
-        hits = self.retrieve(query, top_k)
+        k = top_k or self.settings.top_k
+        hits = self.retrieve(query, k)
         t1 = time.perf_counter()
         s = self.settings
-        a = answering.answer(question, query, hits, self.llm, self.embedder,
+        retriever = self.retriever
+        a = answering.answer(questions.analyse(question, query), hits, self.llm, self.embedder,
+                             self.verifier, answering.POLICIES[policy_name(s)],
                              s.min_relevance, s.max_tokens, s.temperature, on_token,
-                             s.prompt_sentences)
+                             s.prompt_sentences,
+                             find_more=lambda terms: retriever.containing(terms, query, k))
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a

@@ -99,7 +99,7 @@ def ingest(
         if progress:
             progress(i, len(files), source)
         try:
-            fhash = loading.file_hash(path)
+            fhash = loading.file_hash(path, f"{settings.chunk_size}:{settings.chunk_overlap}")
         except OSError as e:
             report.failed[source] = f"{source}: cannot read ({e.strerror})"
             continue

@@ -2,9 +2,9 @@
 
 Formats: .txt and .md are read as strict UTF-8 (no markup is removed, so
 character offsets point into the file as it is); .rst is parsed by docutils
-and reduced to readable text (headings, paragraphs, list items and literal
-blocks each on their own lines; Sphinx roles such as :ref:`x` reduced to
-their words); .pdf is read page by page with pypdf, NFKC-normalised (so
+and reduced to readable text (headings as "# Title" lines, as Markdown
+writes them; paragraphs, list items and each line of a literal block as a
+block of its own; Sphinx roles such as :ref:`x` reduced to their words); .pdf is read page by page with pypdf, NFKC-normalised (so
 ligatures read "fi") with words hyphenated across line breaks joined again;
 .html/.htm with BeautifulSoup (visible text); .docx with docx2txt, the readers
 LlamaIndex's own file readers use. Every problem with one file raises
@@ -85,8 +85,17 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
     return files, folders, problems, skipped
 
 
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+# Bumped whenever a reader's output changes, so that the next ingest reads every
+# file again instead of serving text the old reader made.
+READER_VERSION = "2"
+
+
+def file_hash(path: Path, salt: str = "") -> str:
+    """The file's sha256, salted with the reader version and `salt` (the chunking
+    settings): a file counts as changed when how it would be read changes."""
+    h = hashlib.sha256(f"{READER_VERSION}:{salt}\0".encode())
+    h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -299,9 +308,9 @@ def _read_rst(source: str, name: str, fallback: str) -> Page:
             continue
         if isinstance(node, nodes.title):
             title = title or text
-            blocks.append(f"\n{text}\n")
-        elif isinstance(node, nodes.literal_block):
-            blocks.append(text)
+            blocks.append(f"# {' '.join(text.split())}")
+        elif isinstance(node, nodes.literal_block):  # one line of code or a table row a block
+            blocks.append("\n\n".join(ln.rstrip() for ln in text.splitlines() if ln.strip()))
         else:
             blocks.append(" ".join(text.split()))
     text = "\n\n".join(b.strip("\n") for b in blocks)

@@ -60,6 +60,27 @@ class HybridRetriever:
             out.append((doc["node_id"], node.get("text", ""), node.get("metadata", {})))
         return out
 
+    def containing(self, terms: list[str], query: str, k: int, pool: int = 50) -> list[Hit]:
+        """Up to `k` passages of the whole collection that hold the terms (all
+        of them where any passage does, else at least one), best BM25 match to
+        the terms and the query first: where a question's name or figure lies
+        when the top-k passages missed it."""
+        from app import text
+
+        found = self._keyword(" ".join(terms) + " " + query, min(pool, self.size))
+        found += [f for f in self._keyword(" ".join(terms), min(pool, self.size))
+                  if f[0] not in {g[0] for g in found}]
+        held = [(f, sum(text.occurs(t, text.normalise(f[1])) for t in terms)) for f in found]
+        most = max((n for _, n in held), default=0)
+        best = [f for f, n in held if n == most and n > 0][:k]
+        if not best:
+            return []
+        qvec = self.embedder.embed([query])[0]
+        got = self.collection.get(ids=[cid for cid, _, _ in best], include=["embeddings"])
+        cosine = {cid: float(qvec @ vec) for cid, vec in zip(got["ids"], got["embeddings"])}
+        return [Hit(chunk=chunk_from(cid, body, meta), score=0.0, similarity=cosine.get(cid, 0.0))
+                for cid, body, meta in best]
+
     def retrieve(self, query: str, top_k: int) -> list[Hit]:
         if self.size == 0:
             return []

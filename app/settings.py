@@ -83,6 +83,20 @@ class Settings(BaseSettings):
         "sets, on-topic questions score 0.19-0.8, off-topic ones about 0).",
     )
 
+    answer_policy: Literal["auto", "strict", "model"] = Field(
+        "auto",
+        description="What decides the answer: 'strict' (refuse figure/date/name questions no "
+        "passage answers, and quote a source sentence that answers more closely than the "
+        "model), 'model' (the model answers in its own words, still under the verifier), or "
+        "'auto' (strict for the local backend, model for the openai backend).",
+    )
+    verifier: Literal["roles", "lexical"] = Field(
+        "roles",
+        description="Check of generated sentences: 'roles' (figures and names in the cited "
+        "sentence, tied to the same words as in the claim, by spaCy's parse) or 'lexical' "
+        "(figures, names and 60% of the words in one cited sentence).",
+    )
+
     # Language model
     llm: Literal["local", "openai"] = Field(
         "local",
@@ -161,6 +175,13 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
         )
+
+
+def policy_name(settings: Settings) -> str:
+    """The answer policy in force: 'auto' is strict for the local model."""
+    if settings.answer_policy != "auto":
+        return settings.answer_policy
+    return "strict" if settings.llm == "local" else "model"
 
 
 def load_settings(**overrides) -> Settings:

@@ -24,7 +24,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from app import grounding, loading, offline
+from app import loading, offline
+from app import text as lang
 from app.engine import Engine
 from app.errors import RagchatError
 from app.settings import Settings
@@ -65,15 +66,15 @@ _SCALE_WORD = re.compile(r"(?:thousand|million|billion|trillion|percent|bn|mn)$"
 def highlight(quote: str, support: str) -> str:
     """The escaped quote with its supporting words marked: words it shares
     with `support` (compared by their stems) and its figures."""
-    words = grounding.content_words(support)
-    names = {n.lower() for n in grounding.facts(support)[1]}
+    words = lang.content_words(support)
+    names = {n.lower() for n in lang.facts(support)[1]}
     tokens = re.split(r"(\$?\d[\d,.]*%?|\w+)", quote)
     out = []
     for i, token in enumerate(tokens):
         plain = token.lower()
         figure = bool(re.match(r"\$?\d", token))
         scale = bool(_SCALE_WORD.match(token)) and i >= 2 and re.match(r"\$?\d", tokens[i - 2] or "")
-        shared = len(plain) >= 4 and plain.isalpha() and grounding.stem(plain) in words
+        shared = len(plain) >= 4 and plain.isalpha() and lang.stem(plain) in words
         hit = figure or scale or shared or plain in names
         out.append(f"<mark>{html.escape(token)}</mark>" if hit else html.escape(token))
     return "".join(out)

