@@ -23,7 +23,8 @@ The steps, in order:
    drops every sentence it cannot verify.
 5. If nothing survives, or (strict policy) what survives gives no fact of the
    kind asked for, or a source sentence answers more closely than the draft,
-   the answer is extractive: the best source sentences, quoted verbatim.
+   the answer is extractive: the best source sentences, quoted verbatim, each
+   under its section's title when that title names what was asked.
 
 The strict policy is for small local models, which need the question-type
 gates and the ranker's veto; the model policy lets a capable model answer in
@@ -146,7 +147,11 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
             if gain[extra] >= SECOND_QUOTE_WORDS:
                 chosen.append(extra)
     chosen = list({sentence_key(s): (sc, n, s) for sc, n, s in reversed(chosen)}.values())[::-1]
-    quoted = " ".join(f"\u201c{s.strip()}\u201d [{n}]" for _, n, s in chosen)
+    # A quote goes under its section's title when the title names what was asked
+    # ("/-/versions: “Shows the version of Datasette, Python and SQLite.”").
+    quoted = " ".join(
+        (f"{title}: " if (title := ranker.section(n, s)) else "") + f"\u201c{s.strip()}\u201d [{n}]"
+        for _, n, s in chosen)
     numbers = list(dict.fromkeys(n for _, n, _ in chosen))
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,
                       quote=" \u2026 ".join(s.strip() for _, m, s in chosen if m == n),

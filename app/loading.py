@@ -87,7 +87,7 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 
 # Bumped whenever a reader's output changes, so that the next ingest reads every
 # file again instead of serving text the old reader made.
-READER_VERSION = "2"
+READER_VERSION = "3"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -280,6 +280,24 @@ def _register_sphinx_markup() -> None:
     _rst_ready = True
 
 
+def _code_lines(block: str) -> str:
+    """A literal block with each line a block of its own (a command, a table
+    row), except that a line indented far deeper than the one before continues
+    it: the wrapped description of an option in a command's help text."""
+    out: list[str] = []
+    prev_indent = 0
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if out and indent > prev_indent + 4:
+            out[-1] += " " + line.strip()
+            continue
+        out.append(line.rstrip())
+        prev_indent = indent
+    return "\n\n".join(out)
+
+
 def _read_rst(source: str, name: str, fallback: str) -> Page:
     """reStructuredText as readable text: one block a paragraph, headings kept."""
     from docutils import nodes
@@ -309,8 +327,8 @@ def _read_rst(source: str, name: str, fallback: str) -> Page:
         if isinstance(node, nodes.title):
             title = title or text
             blocks.append(f"# {' '.join(text.split())}")
-        elif isinstance(node, nodes.literal_block):  # one line of code or a table row a block
-            blocks.append("\n\n".join(ln.rstrip() for ln in text.splitlines() if ln.strip()))
+        elif isinstance(node, nodes.literal_block):
+            blocks.append(_code_lines(text))
         else:
             blocks.append(" ".join(text.split()))
     text = "\n\n".join(b.strip("\n") for b in blocks)

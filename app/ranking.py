@@ -55,6 +55,9 @@ class Ranker(Protocol):
     def own_lexical(self, sentence: str, besides: frozenset[str] = frozenset()) -> float:
         ...
 
+    def section(self, n: int, sentence: str) -> str:
+        ...
+
 
 def _words(s: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9$%]+", s.lower()) if len(w) > 2}
@@ -84,14 +87,19 @@ class SentenceRanker:
         asks = question.focus
         query = asks if not question.follow_up else question.query
         self.cands: list[tuple[int, str, str]] = []
+        self.headings: dict[tuple[int, str], str] = {}  # (n, sentence) -> its section's title
         seen: set[str] = set()
         for n, h in enumerate(hits, start=1):
-            prev = ""
+            prev = heading = ""
             for sent in text.split_sentences(h.chunk.text):
+                if text.is_heading(sent):
+                    heading = sent.lstrip("# ").strip()
                 key = sentence_key(sent)
                 if len(_words(sent)) >= 3 and key not in seen and not text.is_heading(sent):
                     seen.add(key)
                     self.cands.append((n, sent, f"{prev} {sent}"))
+                    if heading:
+                        self.headings[(n, sent)] = heading
                 prev = sent
         # A follow-up was retrieved with the conversation around it, but its
         # answer is what the newest question asks: weigh that one most.
@@ -151,6 +159,17 @@ class SentenceRanker:
             if (n, s[: max_chars // 4]) in best:
                 out[n - 1].append(s[: max_chars // 4])
         return [" ".join(dict.fromkeys(p)) for p in out]
+
+    def section(self, n: int, sentence: str) -> str:
+        """The title of the section a candidate stands in, when the title
+        shares a word or code name with the question and the sentence does not
+        repeat it ("/-/versions" over "Shows the version of Datasette"), else ""."""
+        title = self.headings.get((n, sentence), "")
+        if not title or title.lower() in sentence.lower():
+            return ""
+        q = self.question
+        shared = text.content_words(title) & (set(q.words) | text.content_words(q.query))
+        return title if shared or set(text.identifiers(title)) & set(q.terms) else ""
 
     def score_text(self, draft: str) -> float:
         plain = text.strip_citations(draft)

@@ -42,7 +42,7 @@ def _ask(engine, q: str, *texts: str, similarity: float = 0.6):
 def test_measure_and_focus_are_read_from_the_question():
     assert question.analyse("How much revenue does AWS make each year?").measure == "revenue"
     assert question.analyse("What was the startup's valuation in 2024?").measure == "valuation"
-    assert question.analyse("How many employees does it have?").measure == "employees"
+    assert question.analyse("How many employees does it have?").measure is None  # synonyms
     assert question.analyse("How much is Amazon investing?").measure is None
     assert question.analyse("What is the museum's annual revenue?").kind == "figure"
     assert question.analyse("What is the name of the museum's director?").kind == "name"
