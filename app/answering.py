@@ -146,12 +146,20 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
             extra = max(gain, key=gain.get)
             if gain[extra] >= SECOND_QUOTE_WORDS:
                 chosen.append(extra)
-    chosen = list({sentence_key(s): (sc, n, s) for sc, n, s in reversed(chosen)}.values())[::-1]
-    # A quote goes under its section's title when the title names what was asked
-    # ("/-/versions: “Shows the version of Datasette, Python and SQLite.”").
-    quoted = " ".join(
-        (f"{title}: " if (title := ranker.section(n, s)) else "") + f"\u201c{s.strip()}\u201d [{n}]"
-        for _, n, s in chosen)
+    # A sentence that ends in a colon introduces what follows ("You can raise
+    # it like so:"), which is quoted with it. A quote goes under its section's
+    # title when the title names what was asked ("/-/versions: “Shows the
+    # version of Datasette, Python and SQLite.”").
+    shown: dict[str, tuple[int, str, str]] = {}  # sentence key -> (n, quote, title)
+    for _, n, s in chosen:
+        quote = s.strip()
+        after = ranker.following.get((n, s), "")
+        if quote.endswith(":") and after and not text.is_heading(after):
+            quote += " " + after.strip()
+        shown.setdefault(sentence_key(quote), (n, quote, ranker.section(n, s)))
+    chosen = [(0.0, n, quote) for n, quote, _ in shown.values()]
+    quoted = " ".join((f"{title}: " if title else "") + f"\u201c{quote}\u201d [{n}]"
+                      for n, quote, title in shown.values())
     numbers = list(dict.fromkeys(n for _, n, _ in chosen))
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,
                       quote=" \u2026 ".join(s.strip() for _, m, s in chosen if m == n),

@@ -40,7 +40,8 @@ class Embedder(Protocol):
 
 class Ranker(Protocol):
     question: Question
-    cands: list[tuple[int, str, str]]  # (source n, sentence, sentence with the one before)
+    cands: list[tuple[int, str, str]]  # (source n, sentence, its section title and the one before)
+    following: dict[tuple[int, str], str]  # (n, sentence) -> the sentence after it in its chunk
 
     def ranked(self) -> list[tuple[float, int, str]]:
         """(score, source n, sentence), best first."""
@@ -88,16 +89,28 @@ class SentenceRanker:
         query = asks if not question.follow_up else question.query
         self.cands: list[tuple[int, str, str]] = []
         self.headings: dict[tuple[int, str], str] = {}  # (n, sentence) -> its section's title
-        seen: set[str] = set()
+        self.following: dict[tuple[int, str], str] = {}  # (n, sentence) -> the sentence after it
+        seen: dict[str, int] = {}  # sentence -> the chunk it was first found in
         for n, h in enumerate(hits, start=1):
             prev = heading = ""
+            last: tuple[int, str] | None = None
             for sent in text.split_sentences(h.chunk.text):
+                if last is not None:
+                    self.following[last] = sent
+                last = None
                 if text.is_heading(sent):
                     heading = sent.lstrip("# ").strip()
+                    prev = sent
+                    continue
                 key = sentence_key(sent)
-                if len(_words(sent)) >= 3 and key not in seen and not text.is_heading(sent):
-                    seen.add(key)
-                    self.cands.append((n, sent, f"{prev} {sent}"))
+                # overlapping chunks hold the same sentence: it is one candidate,
+                # credited to the best-ranked chunk (the same words twice in one
+                # chunk are two passages, as in two sections of a settings page)
+                if len(_words(sent)) >= 3 and seen.get(key, n) == n:
+                    seen[key] = n
+                    # the section's title scopes every sentence under it
+                    self.cands.append((n, sent, f"{heading} {prev} {sent}"))
+                    last = (n, sent)
                     if heading:
                         self.headings[(n, sent)] = heading
                 prev = sent
