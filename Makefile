@@ -25,7 +25,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run ask ingest test eval bench screenshot clean
+.PHONY: install browser run ask ingest test eval bench screenshot clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,13 +55,42 @@ EVAL_GATE ?= --fail-under fact_accuracy=0.95 --fail-under unanswerable_refused=0
   --fail-under answerable_refused=0.05 --fail-under citation_precision=1 \
   --fail-under unsupported_claims=0
 
-test: install
-	$(RAGCHAT) eval eval/seed_qa.jsonl --out eval/reports/seed_qa $(EVAL_GATE)
+# The Datasette docs set (eval/docs_qa.jsonl, 34 files) and Blockchain Solana (a 40-page
+# PDF) gate it too, where ../shared/datasets is beside the checkout. Their gates hold the
+# level this build reaches, so that a regression fails; see README "Evaluation" for the
+# targets still missed.
+DATASETS ?= ../shared/datasets
+COMMON_GATE := --fail-under answerable_refused=0.05 --fail-under citation_precision=1 \
+  --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
+DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.75 --fail-under unanswerable_refused=0.5 \
+  --fail-under expect_none_violations=0
+BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.93 --fail-under answerable_refused=0 \
+  --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
+
+# The browser tests drive Debian's Chromium: installed here where apt may (root), else one
+# line says what to install.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Chromium for the browser tests (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Error: the browser tests need Chromium at /usr/bin/chromium (Debian: sudo apt-get install chromium)" >&2; exit 1; fi; }
+
+test: install browser
+	$(RAGCHAT) eval eval/seed_qa.jsonl --out eval/reports/seed_qa $(EVAL_GATE) --fail-under repeated_quotes=0
+	@if [ -d $(DATASETS)/datasette_docs ]; then \
+	  $(RAGCHAT) eval eval/docs_qa.jsonl --out eval/reports/docs_qa $(DOCS_GATE) && \
+	  $(RAGCHAT) eval $(DATASETS)/blockchain_solana --quick --out eval/reports/blockchain_solana \
+	    $(BLOCKCHAIN_GATE); \
+	else echo "Skipped the docs and Blockchain Solana gates: $(DATASETS) not found"; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 eval: install
 	$(RAGCHAT) eval eval/seed_qa.jsonl --baseline naive --out eval/reports/seed_qa
 	$(RAGCHAT) eval eval/holdout_qa.jsonl --baseline naive --out eval/reports/holdout_qa
+	$(RAGCHAT) eval eval/docs_qa.jsonl --out eval/reports/docs_qa
+	$(RAGCHAT) eval eval/docs_holdout.jsonl --out eval/reports/docs_holdout
+	$(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana
 
 bench: install
 	$(PY) bench/cold_start.py

@@ -217,8 +217,10 @@ def stats(ctx, as_json):
               help="Exit 1 when METRIC misses VALUE (below it; above it for refusals of "
                    "answerable cases, unsupported claims and latency). Repeatable.")
 @click.option("--limit", type=int, help="Only the first N cases (and the cases they follow).")
+@click.option("--quick", is_flag=True,
+              help="Every second case (and the cases they follow): half the time, for CI.")
 @click.pass_context
-def eval_(ctx, dataset, llm, top_k, out, baseline, gates, limit):
+def eval_(ctx, dataset, llm, top_k, out, baseline, gates, limit, quick):
     """Evaluate answers on DATASET (default eval/seed_qa.jsonl): a .jsonl set or
     LlamaIndex's rag_dataset.json (or its folder)."""
     from app.engine import Engine
@@ -230,7 +232,7 @@ def eval_(ctx, dataset, llm, top_k, out, baseline, gates, limit):
         raise click.BadParameter(str(e), param_hint="--fail-under") from None
     data = datasets.load(dataset or Path("eval/seed_qa.jsonl"))
     engine = Engine(_settings(ctx, llm=llm, top_k=top_k))
-    result = runner.run(engine, data, baseline=baseline, limit=limit,
+    result = runner.run(engine, data, baseline=baseline, limit=limit, every=2 if quick else 1,
                         progress=sys.stderr.isatty())
     out = out or Path("eval/reports") / data.name
     runner.write_results(result, out)

@@ -87,7 +87,7 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 
 # Bumped whenever a reader's output changes, so that the next ingest reads every
 # file again instead of serving text the old reader made.
-READER_VERSION = "3"
+READER_VERSION = "4"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -251,7 +251,8 @@ def _register_sphinx_markup() -> None:
             node = nodes.container()
             lead = " ".join(self.arguments[1:] if self.name.startswith("version") else self.arguments)
             if lead:
-                node += nodes.paragraph(lead, lead)
+                inline, _ = self.state.inline_text(lead, self.lineno)
+                node += nodes.paragraph(lead, "", *inline)
             self.state.nested_parse(self.content, self.content_offset, node)
             return [node]
 
@@ -313,7 +314,7 @@ def _read_rst(source: str, name: str, fallback: str) -> Page:
         raise BadFileError(f"{name}: not readable reStructuredText ({type(e).__name__})") from None
     blocks: list[str] = []
     title = ""
-    for node in tree.findall(lambda n: isinstance(n, (nodes.title, nodes.paragraph,
+    for node in tree.findall(lambda n: isinstance(n, (nodes.title, nodes.subtitle, nodes.paragraph,
                                                       nodes.literal_block, nodes.term,
                                                       nodes.field_name, nodes.rubric))):
         parent = node.parent
@@ -324,7 +325,7 @@ def _read_rst(source: str, name: str, fallback: str) -> Page:
         text = node.astext().strip()
         if not text:
             continue
-        if isinstance(node, nodes.title):
+        if isinstance(node, (nodes.title, nodes.subtitle)):
             title = title or text
             blocks.append(f"# {' '.join(text.split())}")
         elif isinstance(node, nodes.literal_block):

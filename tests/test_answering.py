@@ -181,3 +181,56 @@ def test_model_policy_lets_the_model_answer_in_its_own_words():
     bad, _ = _run("How big is the first part of the Qantas order?", hits,
                   "The initial tranche of the Qantas deal is $7 billion [1].", policy="model")
     assert bad.mode == "extractive" and "$7 billion" not in bad.text
+
+
+# -- with the real index and embedder ---------------------------------------------------
+
+def _tunnels(root):
+    docs = root / "docs"
+    docs.mkdir()
+    for i, name in enumerate(["Harbour", "Northgate", "River", "Summit", "Elm", "Canal"]):
+        (docs / f"{name.lower()}.txt").write_text(
+            f"The {name} tunnel opened to traffic in {1950 + i * 3}. When it opened, the tunnel "
+            "carried traffic under the river, and it still opens to traffic every morning.\n")
+    (docs / "history.txt").write_text(
+        "A short history of local place names. Fishermen named the Osprey crossing after the "
+        "birds on the cliffs; the Osprey tunnel finally opened in 1932 after six years of digging.\n")
+    return docs
+
+
+def test_a_term_the_top_passages_lack_is_found_in_the_collection_not_refused(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from app.engine import Engine
+    from app.settings import Settings
+
+    eng = Engine(Settings(index_dir=Path("index"), top_k=1))
+    assert eng.ingest([_tunnels(tmp_path)]).ok
+    q = "When did the Osprey tunnel open to traffic?"
+    found = eng.retriever.containing(["Osprey"], q, 2)
+    assert [h.chunk.source.rsplit("/", 1)[-1] for h in found] == ["history.txt"]
+    # Retrieval that misses the passage naming the Osprey tunnel (only the best
+    # passage without the name comes back): the answer still comes from the collection.
+    real = eng.retrieve
+    monkeypatch.setattr(eng, "retrieve", lambda query, k=None: [
+        h for h in real(query, 4) if "Osprey" not in h.chunk.text][:1])
+    a = eng.ask(q)
+    assert a.mode != "refused" and "1932" in a.text
+    assert any(c.chunk.source.endswith("history.txt") for c in a.citations)
+    # a name the collection itself lacks is refused, and the refusal names it
+    a = eng.ask("When did the Heron tunnel open to traffic?")
+    assert a.mode == "refused" and "'Heron'" in a.note and not a.grounded
+
+
+def test_a_question_in_another_language_never_names_a_fragment_of_itself(engine):
+    a = engine.ask("¿Cuánto invierte Amazon en OpenAI?")
+    assert "'Cu'" not in a.text and "Cuánto" not in a.note
+    assert a.mode != "refused" or "never mention" not in a.note
+
+
+def test_absent_subject_is_refused_with_closest_sources(engine):
+    a = engine.ask("Who is the CEO of OpenAI?")
+    assert a.mode == "refused" and a.text.startswith("Not found in your documents")
+    assert "CEO" in a.note and a.citations and not a.grounded
+    a = engine.ask("What is a good recipe for sourdough bread?")
+    assert a.mode == "refused" and "close enough" in a.note

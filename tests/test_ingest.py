@@ -164,3 +164,74 @@ def test_chunk_settings_are_validated():
         load_settings(chunk_size=1024)
     with pytest.raises(ConfigError, match="chunk_overlap"):
         load_settings(chunk_size=100, chunk_overlap=100)
+
+
+RST = """\
+Settings
+========
+
+.. _setting_page_size:
+
+page_size
+---------
+
+The default page size is 50 rows. See :ref:`the JSON API <json_api>` and :class:`Pager`.
+
+.. code-block:: bash
+
+    ragctl serve --setting page_size 80
+
+.. versionadded:: 2.1
+   The ``page_size`` setting.
+
+.. automodule:: ragctl.settings
+   :members:
+"""
+
+
+def test_restructuredtext_is_read_as_text_with_headings_code_and_roles_reduced():
+    d = Path("docs")
+    d.mkdir()
+    (d / "settings.rst").write_text(RST)
+    (d / "logo.png").write_bytes(b"\x89PNG\r\n")
+    (d / "notes.xlsx").write_bytes(b"PK")
+    report = _engine().ingest([d])
+    assert report.added == ["docs/settings.rst"] and not report.failed
+    # a folder ingest names what it skipped and why, in its summary line
+    assert report.skipped == {"docs/logo.png": "unsupported type '.png'",
+                              "docs/notes.xlsx": "unsupported type '.xlsx'"}
+    assert "2 skipped (unsupported type '.png': logo.png; unsupported type '.xlsx': notes.xlsx)" \
+        in report.summary()
+    text = " ".join(doc for doc, _ in _stored(_engine()).values())
+    assert "# Settings" in text and "# page_size" in text
+    assert "The default page size is 50 rows. See the JSON API and Pager." in text
+    assert "ragctl serve --setting page_size 80" in text
+    assert "The page_size setting." in text
+    for markup in (":ref:", ":class:", "``", ".. ", "===", "automodule", ":members:"):
+        assert markup not in text, markup
+
+
+def test_broken_restructuredtext_still_reads_or_fails_on_one_line():
+    d = Path("docs")
+    d.mkdir()
+    (d / "odd.rst").write_text("Title\n=====\n\n.. unknown-directive:: x\n\n   body\n\n:unknownrole:`y` text\n")
+    report = _engine().ingest([d])
+    assert report.added == ["docs/odd.rst"] or list(report.failed.values())[0].count("\n") == 0
+
+
+def test_pdf_text_is_nfkc_normalised_and_line_break_hyphens_joined():
+    from app.loading import clean_pdf_text
+
+    assert clean_pdf_text("the \ufb01rst re-\nsults of the e\ufb00ort") == "the first results of the effort"
+    assert clean_pdf_text("Proof-of-\nStake and 2019-\n2020") == "Proof-of-\nStake and 2019-\n2020"
+
+
+def test_a_changed_reader_reads_unchanged_files_again(monkeypatch):
+    from app import loading
+
+    Path("docs").mkdir()
+    Path("docs/a.txt").write_text("The lighthouse was built in 1874.\n")
+    assert _engine().ingest([Path("docs")]).added == ["docs/a.txt"]
+    assert _engine().ingest([Path("docs")]).unchanged == ["docs/a.txt"]
+    monkeypatch.setattr(loading, "READER_VERSION", loading.READER_VERSION + "-next")
+    assert _engine().ingest([Path("docs")]).updated == ["docs/a.txt"]

@@ -30,7 +30,7 @@ class RunResult:
 
 
 def run(engine: Engine, dataset: Dataset, baseline: str | None = None, limit: int | None = None,
-        progress: bool = True) -> RunResult:
+        progress: bool = True, every: int = 1) -> RunResult:
     from tqdm import tqdm
 
     eng = engine.variant(collection=dataset.collection)
@@ -39,6 +39,7 @@ def run(engine: Engine, dataset: Dataset, baseline: str | None = None, limit: in
         raise RagchatError("could not ingest the set's sources: " + "; ".join(report.failed.values()))
     result = RunResult(dataset=dataset, ingest_summary=report.summary())
     cases = dataset.cases[:limit] if limit else dataset.cases
+    cases = cases[::every]
     # A follow-up needs the case it follows, even when --limit cuts the set short.
     keep = {c.id for c in cases}
     cases = [c for c in dataset.cases if c.id in keep or any(
