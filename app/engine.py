@@ -134,19 +134,6 @@ class Engine:
                 self._parts.verifiers[name] = verify.load_verifier(name)
             return self._parts.verifiers[name]
 
-    def _preload_verifier(self) -> None:
-        """Load spaCy beside retrieval and generation: it is needed only once a
-        draft exists, and its ~1 s load then costs nothing."""
-        v = self.verifier
-        if isinstance(v, verify.RoleVerifier) and v._nlp is None:
-            def load() -> None:
-                try:
-                    v.warm_up()
-                except Exception:  # noqa: BLE001 - raised again, cleanly, on first use
-                    pass
-
-            threading.Thread(target=load, name="ragchat-verifier-load", daemon=True).start()
-
     def _preload_llm(self) -> None:
         """Start loading the language model beside retrieval. llama.cpp reads
         the weights in C with the GIL released, so this overlaps with Python
@@ -166,7 +153,6 @@ class Engine:
         """Load the retriever, the embedder and the model now (servers do this
         at start so the first person does not wait)."""
         self._preload_llm()
-        self._preload_verifier()
         _ = self.retriever, self.llm
         if isinstance(self.verifier, verify.RoleVerifier):
             self.verifier.warm_up()
@@ -208,7 +194,8 @@ class Engine:
             raise RagchatError("the question is empty")
         t0 = time.perf_counter()
         self._preload_llm()
-        self._preload_verifier()
+        # spaCy is loaded only when a draft's sentences pass the lexical check:
+        # most answers of the small default model never need it.
         query = condense(question, history)
         k = top_k or self.settings.top_k
         hits = self.retrieve(query, k)

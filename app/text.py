@@ -129,10 +129,11 @@ def strip_citations(sentence: str) -> str:
 
 
 # Names that documentation gives in code: options (--load-extension, -i), identifiers
-# (max_returned_rows, _shape), paths and routes (/-/versions, templates/pages/about.html).
+# (max_returned_rows, _shape), routes (/-/versions) and file paths
+# (templates/pages/about.html; "private/consortium" is prose, not a path).
 IDENTIFIER = re.compile(
     r"(?<![\w/.=-])(?:--?[A-Za-z][\w-]*|_[A-Za-z]\w*(?:=\w+)?|[A-Za-z]\w*_\w+(?:=\w+)?"
-    r"|/[-\w.]*/[-\w./]*|[A-Za-z][\w-]*(?:/[\w.-]+)+)(?![\w/-])")
+    r"|/[-\w.]*/[-\w./]*|[A-Za-z][\w-]*(?:/[\w-]+)*/[\w-]+\.[A-Za-z]\w*)(?![\w/-])")
 
 
 def identifiers(text: str) -> list[str]:

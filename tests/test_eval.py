@@ -202,3 +202,11 @@ def test_eval_end_to_end_on_a_few_seed_cases(seed_project, tmp_path):
     r = run_cli("eval", str(ROOT / "eval" / "seed_qa.jsonl"), "--limit", "1", "--out", str(out),
                 "--fail-under", "latency_p50=0.001", cwd_dir=seed_project, timeout=600)
     assert r.returncode == 1 and "Error: latency_p50" in r.stderr
+
+
+def test_a_quoted_sources_own_reference_marks_stay_in_the_quote():
+    a = _answer("\u201cTwo algorithms, PoW and PoS [5], bring issues.\u201d [1]",
+                {1: "Two algorithms, PoW and PoS [5], bring issues."})
+    assert metrics.claims(a["text"]) == [
+        ("\u201cTwo algorithms, PoW and PoS [5], bring issues.\u201d", [1])]
+    assert metrics.unsupported(a) == [] and metrics.citation_pairs(a) == (1, 1)

