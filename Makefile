@@ -80,7 +80,7 @@ test: install browser
 	$(RAGCHAT) eval eval/seed_qa.jsonl --out eval/reports/seed_qa $(EVAL_GATE) --fail-under repeated_quotes=0
 	@if [ -d $(DATASETS)/datasette_docs ]; then \
 	  $(RAGCHAT) eval eval/docs_qa.jsonl --out eval/reports/docs_qa $(DOCS_GATE) && \
-	  $(RAGCHAT) eval $(DATASETS)/blockchain_solana --quick --out eval/reports/blockchain_solana \
+	  $(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana \
 	    $(BLOCKCHAIN_GATE); \
 	else echo "Skipped the docs and Blockchain Solana gates: $(DATASETS) not found"; fi
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -134,6 +134,12 @@ class Engine:
                 self._parts.verifiers[name] = verify.load_verifier(name)
             return self._parts.verifiers[name]
 
+    def _preload_verifier(self) -> None:
+        """Start loading spaCy beside retrieval and generation (see _preload_llm)."""
+        v = self.verifier
+        if isinstance(v, verify.RoleVerifier) and not v.loaded:
+            threading.Thread(target=v.try_warm_up, name="ragchat-verifier-load", daemon=True).start()
+
     def _preload_llm(self) -> None:
         """Start loading the language model beside retrieval. llama.cpp reads
         the weights in C with the GIL released, so this overlaps with Python
@@ -194,8 +200,9 @@ class Engine:
             raise RagchatError("the question is empty")
         t0 = time.perf_counter()
         self._preload_llm()
-        # spaCy is loaded only when a draft's sentences pass the lexical check:
-        # most answers of the small default model never need it.
+        # spaCy is loaded only when a draft's sentences pass the lexical check
+        # (about 1.3 s, once): loading it beside retrieval and the model slowed
+        # every cold ask on two cores, those that never need it included.
         query = condense(question, history)
         k = top_k or self.settings.top_k
         hits = self.retrieve(query, k)

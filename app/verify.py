@@ -177,9 +177,19 @@ _ANCHOR_ENTS = frozenset({"PERSON", "ORG", "GPE", "LOC", "PRODUCT", "MONEY", "DA
 
 
 def load_spacy():
-    """spaCy's small English pipeline from its installed package (no download)."""
+    """spaCy's small English pipeline from its installed package (no download).
+
+    thinc, spaCy's machine-learning layer, imports torch only to find out whether
+    it is there (2.6 s here); the small pipeline runs on numpy. Unless torch is
+    loaded already, that import is answered "not installed" while spaCy loads,
+    and torch stays importable for everything else afterwards."""
+    import sys
+
     from app.errors import ModelMissingError
 
+    blocked = "torch" not in sys.modules
+    if blocked:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` fail
     try:
         import spacy
 
@@ -188,6 +198,9 @@ def load_spacy():
         raise ModelMissingError(
             f"the role verifier needs spaCy and {SPACY_MODEL} (make install; or set "
             f"RAGCHAT_VERIFIER=lexical): {type(e).__name__}") from None
+    finally:
+        if blocked and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
 
 
 def _stem(token) -> str:
@@ -261,6 +274,18 @@ class RoleVerifier:
 
     def warm_up(self) -> None:
         _ = self.nlp
+
+    @property
+    def loaded(self) -> bool:
+        return self._nlp is not None
+
+    def try_warm_up(self) -> None:
+        """warm_up in a background thread: a failure is raised again, cleanly,
+        when the parser is first needed."""
+        try:
+            self.warm_up()
+        except Exception:  # noqa: BLE001
+            pass
 
     @property
     def nlp(self):
