@@ -241,6 +241,8 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         why = "the model's answer did not survive the verifier"
     elif policy.question_gates and not text.gives_kind(result.text, q.kind, q.focus):
         why = f"the model's checked answer does not give the {q.kind} asked for"
+    elif policy.question_gates and q.wants_thing and not text.adds_fact(result.text, q.text):
+        why = "the model's checked answer names nothing the question did not"
     elif policy.ranker_veto and ranker.cands and ranker.score_text(result.text) < best_source - RELEVANCE_MARGIN:
         why = "a source sentence answers the question more closely than the model did"
     if not why:

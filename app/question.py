@@ -32,10 +32,17 @@ class Question:
     terms: tuple[str, ...]  # names, acronyms and figures it asks about
     words: frozenset[str] = field(default_factory=frozenset)  # content-word stems
     quotes_amount: bool = False  # it quotes an amount ("of the $25 billion")
+    wants_thing: bool = False  # "Which option …?": the answer must name something new
 
     @property
     def follow_up(self) -> bool:
         return self.query != self.text
+
+    @property
+    def elliptical(self) -> bool:
+        """A follow-up that leans on the conversation for what it asks ("And
+        using pipx?"): two content words or fewer of its own."""
+        return self.follow_up and len(self.words) <= 2
 
 
 def specific_terms(question: str) -> list[str]:
@@ -71,4 +78,5 @@ def analyse(question: str, query: str | None = None) -> Question:
         terms=tuple(specific_terms(question)),
         words=frozenset(text.content_words(asks)),
         quotes_amount=bool(text.amounts(question)),
+        wants_thing=text.asks_for_thing(asks),
     )

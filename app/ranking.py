@@ -30,6 +30,7 @@ PROMPT_CHARS = 1200  # about 300 tokens of sources: ~0.9 s of prompt reading on 
 LEXICAL_WEIGHT = 0.5  # weight of question-word coverage beside embedding similarity
 TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
 FOLLOW_UP_WEIGHT = 0.85  # share of the newest question (vs the condensed query) in similarity
+ELLIPTICAL_WEIGHT = 0.5  # ... for a follow-up of two content words or fewer ("And using pipx?")
 
 
 class Embedder(Protocol):
@@ -116,12 +117,16 @@ class SentenceRanker:
                 prev = sent
         # A follow-up was retrieved with the conversation around it, but its
         # answer is what the newest question asks: weigh that one most.
+        # An elliptical follow-up ("And using pipx?") asks what the question before
+        # it asked: its words and the conversation's count alike.
         self.terms = text.content_words(asks) or text.content_words(query)
+        if question.elliptical:
+            self.terms = self.terms | text.content_words(query)
         docs = [text.content_words(c) for _, _, c in self.cands] or [set()]
         self.idf = {t: math.log(1 + len(docs) / (1 + sum(t in d for d in docs))) for t in self.terms}
         self.coverable = {t for t in self.terms if any(t in d for d in docs)}
         vecs = embedder.embed([asks, query, question.aside or asks] + [s for _, s, _ in self.cands])
-        w = 1.0 if query == asks else FOLLOW_UP_WEIGHT
+        w = 1.0 if query == asks else ELLIPTICAL_WEIGHT if question.elliptical else FOLLOW_UP_WEIGHT
         self.qvec = w * vecs[0] + (1 - w) * vecs[1]
         self.sims = vecs[3:] @ self.qvec
         if question.aside:  # what the question sets aside counts against a sentence

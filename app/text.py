@@ -286,6 +286,26 @@ def question_kind(question: str) -> str | None:
     return None
 
 
+_THING = re.compile(r"^\W*(?:(?:and|so|then|but|also)\W+)?(?:in |at |from |for |to |on |with |by )?"
+                    r"(?:which|what)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|"
+                    r"will|has|have|had|happens?|if|about|else)\b)[a-z]", re.I)
+
+
+def asks_for_thing(question: str) -> bool:
+    """"Which option …?", "What port …?": the answer names something (a name, a
+    code name, a figure) that the question does not."""
+    return bool(_THING.match(question))
+
+
+def adds_fact(answer: str, question: str) -> bool:
+    """Whether an answer holds a figure or name (code names included) that the
+    question does not."""
+    figures, names = facts(answer)
+    q_figures, q_names = facts(question)
+    asked = {n.lower() for n in q_names} | set(q_figures)
+    return any(f not in asked for f in figures) or any(n.lower() not in asked for n in names)
+
+
 def asked_measure(question: str) -> str | None:
     """The particular quantity a figure question asks for ("revenue" in "How much
     revenue does X make?", "valuation" in "What was X's valuation?"), or None."""

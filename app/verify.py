@@ -258,6 +258,9 @@ def _negated(doc) -> set[str]:
 
 
 def _dangling(doc) -> bool:
+    """Ends on a slot it never fills: "The code is [1].", "Use the following command: [1]"."""
+    if doc.text.rstrip().endswith(":"):
+        return True
     words = [t for t in doc if not t.is_punct and not t.is_space]
     return bool(words) and words[-1].pos_ in ("AUX", "ADP", "DET", "CCONJ", "SCONJ") and words[-1].dep_ != "prt"
 
