@@ -4,8 +4,11 @@ Formats: .txt and .md are read as strict UTF-8 (no markup is removed, so
 character offsets point into the file as it is); .rst is parsed by docutils
 and reduced to readable text (headings as "# Title" lines, as Markdown
 writes them; paragraphs, list items and each line of a literal block as a
-block of its own; Sphinx roles such as :ref:`x` reduced to their words); .pdf is read page by page with pypdf, NFKC-normalised (so
-ligatures read "fi") with words hyphenated across line breaks joined again;
+block of its own; Sphinx roles such as :class:`x` reduced to their words,
+and :ref:`label` to the title of the section it names, found across the .rst
+files of the file's folder); .pdf is read page by page with pypdf,
+NFKC-normalised (so ligatures read "fi") with words hyphenated across line
+breaks joined again;
 .html/.htm with BeautifulSoup (visible text); .docx with docx2txt, the readers
 LlamaIndex's own file readers use. Every problem with one file raises
 `BadFileError` with a one-line reason; the caller decides to go on. For .rst,
@@ -87,7 +90,7 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 
 # Bumped whenever a reader's output changes, so that the next ingest reads every
 # file again instead of serving text the old reader made.
-READER_VERSION = "4"
+READER_VERSION = "5"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -132,7 +135,7 @@ def read_file(path: Path) -> list[Page]:
         text = _decode(data, name)
         pages = [Page(text=text, title=_title_from_text(text, path.stem))]
     elif ext == ".rst":
-        pages = [_read_rst(_decode(data, name), name, path.stem)]
+        pages = [_read_rst(_decode(data, name), name, path.stem, rst_titles(path.parent))]
     elif ext == ".pdf":
         pages = _read_pdf(path, name)
     elif ext in (".html", ".htm"):
@@ -231,6 +234,10 @@ def _register_sphinx_markup() -> None:
     def words_role(name, rawtext, text, lineno, inliner, options=None, content=None):
         m = re.match(r"^(.*?)\s*<[^<>]*>$", text, re.S)
         words = (m.group(1) if m and m.group(1) else text).lstrip("~!")
+        if not (m and m.group(1)) and name in ("ref", "doc"):
+            # Sphinx shows the title of the section (or document) a label names
+            titles = getattr(inliner.document.settings, "ragchat_titles", {})
+            words = titles.get(f"{name}:{words.lower()}", words)
         return [nodes.literal(rawtext, words)], []
 
     for role in _SPHINX_ROLES:
@@ -299,7 +306,38 @@ def _code_lines(block: str) -> str:
     return "\n\n".join(out)
 
 
-def _read_rst(source: str, name: str, fallback: str) -> Page:
+_LABEL_TITLE = re.compile(
+    r"^\.\. _([^:\n]+):[ \t]*\n(?:[ \t]*\n|\.\. _[^:\n]+:[ \t]*\n)*"
+    r"([^\s.][^\n]*)\n([=\-~^\"'`#*+_])\3{2,}[ \t]*$", re.M)
+_DOC_TITLE = re.compile(r"^([^\s.][^\n]*)\n([=\-~^\"'`#*+_])\2{2,}[ \t]*$", re.M)
+_titles_cache: dict[tuple, dict[str, str]] = {}
+
+
+def rst_titles(folder: Path) -> dict[str, str]:
+    """What Sphinx shows for :ref:`label` and :doc:`name` across a folder of .rst
+    files: the title of the section a label stands before, the first title of a
+    document. Cached while the files are unchanged."""
+    files = sorted(folder.rglob("*.rst"))[:2000]
+    key = (str(folder), tuple((str(f), f.stat().st_mtime_ns) for f in files))
+    if key not in _titles_cache:
+        titles: dict[str, str] = {}
+        for f in files:
+            try:
+                src = f.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError):
+                continue
+            for label, title, _ in _LABEL_TITLE.findall(src):
+                titles.setdefault(f"ref:{label.strip().lower()}", title.strip())
+            first = _DOC_TITLE.search(src)
+            if first:
+                rel = f.relative_to(folder).with_suffix("").as_posix().lower()
+                titles.setdefault(f"doc:{rel}", first.group(1).strip())
+        _titles_cache.clear()
+        _titles_cache[key] = titles
+    return _titles_cache[key]
+
+
+def _read_rst(source: str, name: str, fallback: str, titles: dict[str, str] | None = None) -> Page:
     """reStructuredText as readable text: one block a paragraph, headings kept."""
     from docutils import nodes
     from docutils.core import publish_doctree
@@ -309,7 +347,8 @@ def _read_rst(source: str, name: str, fallback: str) -> Page:
     try:
         tree = publish_doctree(source, settings_overrides={
             "report_level": 5, "halt_level": 5, "file_insertion_enabled": False,
-            "raw_enabled": False, "warning_stream": False, "input_encoding": "unicode"})
+            "raw_enabled": False, "warning_stream": False, "input_encoding": "unicode",
+            "ragchat_titles": titles or {}})
     except (SystemMessage, ValueError, AttributeError, IndexError, TypeError) as e:
         raise BadFileError(f"{name}: not readable reStructuredText ({type(e).__name__})") from None
     blocks: list[str] = []

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         "roles",
         description="Check of generated sentences: 'roles' (figures and names in the cited "
         "sentence, tied to the same words as in the claim, by spaCy's parse) or 'lexical' "
-        "(figures, names and 60% of the words in one cited sentence).",
+        "(figures, names and 75% of the words in one cited sentence).",
     )
 
     # Language model

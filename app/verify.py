@@ -9,7 +9,7 @@ every number, amount, percentage, year and proper name in it occurs in the
 text of the sources it cites (money, separators, "percent" and case
 normalised), all within one sentence of a cited source (with the sentence
 before it: a true figure beside a true name is a false claim when the source
-never relates them), and (3) at least 60% of its other content words occur in
+never relates them), and (3) at least 75% of its other content words occur in
 that same sentence window (Snowball stems). A sentence without a mark that
 states a figure or name is attributed, in code, to the source holding all of
 them (`SentenceVerdict.attributed` says so).
@@ -108,7 +108,7 @@ def _attribute(sentence: str, norm: list[str], raw: list[str]) -> int | None:
     return max(holders, key=lambda i: len(words & text.content_words(raw[i]))) + 1
 
 
-def check(draft: str, sources: list[str], min_word_support: float = 0.6) -> CheckResult:
+def check(draft: str, sources: list[str], min_word_support: float = 0.75) -> CheckResult:
     """Check `draft` against `sources` (source [n] is sources[n-1])."""
     norm = [text.normalise(s) for s in sources]
     kept: list[SentenceVerdict] = []

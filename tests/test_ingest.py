@@ -235,3 +235,18 @@ def test_a_changed_reader_reads_unchanged_files_again(monkeypatch):
     assert _engine().ingest([Path("docs")]).unchanged == ["docs/a.txt"]
     monkeypatch.setattr(loading, "READER_VERSION", loading.READER_VERSION + "-next")
     assert _engine().ingest([Path("docs")]).updated == ["docs/a.txt"]
+
+
+def test_a_sphinx_reference_reads_as_the_title_of_the_section_it_names():
+    d = Path("docs")
+    d.mkdir()
+    (d / "settings.rst").write_text(
+        "Settings\n========\n\n.. _setting_csv_stream:\n\nallow_csv_stream\n----------------\n\n"
+        "Streams every row.\n")
+    (d / "export.rst").write_text(
+        "Export\n======\n\nDisable streaming with :ref:`setting_csv_stream`, see :doc:`settings` "
+        "and :ref:`the guide <nowhere>` or :ref:`unknown_label`.\n")
+    assert _engine().ingest([d]).ok
+    text = " ".join(doc for doc, _ in _stored(_engine()).values())
+    assert ("Disable streaming with allow_csv_stream, see Settings and the guide or unknown_label."
+            in text)
