@@ -43,6 +43,18 @@ def make_splitter(settings: Settings) -> Any:
     )
 
 
+def section_at(text: str, start: int) -> str:
+    """The title of the last heading line ("# Title", as Markdown writes it and as
+    .rst is read) before `start`: a chunk cut mid-section still knows its section."""
+    cut = text.rfind("\n#", 0, start + 1)
+    if cut < 0:
+        if not text.startswith("#"):
+            return ""
+        cut = -1
+    line = text[cut + 1:].split("\n", 1)[0]
+    return line.lstrip("#").strip()[:200]
+
+
 def split_pages(splitter: Any, pages: list[loading.Page], source: str, fhash: str) -> list[Any]:
     """Chunks of one file as LlamaIndex TextNodes, with ragchat's metadata."""
     from llama_index.core import Document
@@ -53,7 +65,7 @@ def split_pages(splitter: Any, pages: list[loading.Page], source: str, fhash: st
         if page.page is not None:
             meta["page"] = page.page
         doc = Document(text=page.text, metadata=meta)
-        doc.excluded_embed_metadata_keys = list(meta) + ["start", "end", "content_hash"]
+        doc.excluded_embed_metadata_keys = list(meta) + ["start", "end", "content_hash", "section"]
         doc.excluded_llm_metadata_keys = list(doc.excluded_embed_metadata_keys)
         for node in splitter.get_nodes_from_documents([doc]):
             text = node.get_content()
@@ -62,6 +74,7 @@ def split_pages(splitter: Any, pages: list[loading.Page], source: str, fhash: st
             node.metadata.update(
                 start=start, end=end,
                 content_hash=hashlib.sha256(text.encode()).hexdigest()[:16],
+                section=section_at(page.text, start),
             )
             node.id_ = hashlib.sha256(
                 f"{source}\0{page.page}\0{start}\0{text}".encode()

@@ -93,7 +93,7 @@ class SentenceRanker:
         self.following: dict[tuple[int, str], str] = {}  # (n, sentence) -> the sentence after it
         seen: dict[str, int] = {}  # sentence -> the chunk it was first found in
         for n, h in enumerate(hits, start=1):
-            prev = heading = ""
+            prev, heading = "", h.chunk.section
             last: tuple[int, str] | None = None
             for sent in text.split_sentences(h.chunk.text):
                 if last is not None:
@@ -187,7 +187,9 @@ class SentenceRanker:
             return ""
         q = self.question
         shared = text.content_words(title) & (set(q.words) | text.content_words(q.query))
-        return title if shared or set(text.identifiers(title)) & set(q.terms) else ""
+        # "Which setting …?" answered by a sentence under the setting's own heading
+        named = q.wants_thing and bool(text.identifiers(title)) and not text.adds_fact(sentence, q.text)
+        return title if shared or named or set(text.identifiers(title)) & set(q.terms) else ""
 
     def score_text(self, draft: str) -> float:
         plain = text.strip_citations(draft)

@@ -26,7 +26,7 @@ from app.errors import ConfigError, EmbedderMismatchError, EndpointError, NoInde
 from app.settings import Settings
 from app.types import Chunk
 
-FILE_KEYS = ("source", "title", "page", "start", "end", "content_hash", "file_hash")
+FILE_KEYS = ("source", "title", "page", "start", "end", "content_hash", "file_hash", "section")
 
 
 def chroma_client(settings: Settings) -> Any:
@@ -180,4 +180,5 @@ def chunk_from(cid: str, text: str, meta: dict) -> Chunk:
         start=int(meta.get("start", 0)), end=int(meta.get("end", 0)),
         content_hash=str(meta.get("content_hash", "")),
         page=int(page) if page not in (None, "", -1) else None,
+        section=str(meta.get("section", "") or ""),
     )

@@ -78,9 +78,16 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", t)
 
 
+# Abbreviations whose full stop does not end a sentence ("e.g. JSON API requests").
+ABBREVIATIONS = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|incl|Mr|Mrs|Ms|Dr|Prof|St|No|Fig|"
+                           r"Eq|Sec|Vol|al)\.)$", re.I)
+
+
 def _split_line(line: str) -> list[str]:
     pieces, start = [], 0
     for m in _SENT_END.finditer(line):
+        if ABBREVIATIONS.search(line[max(start, m.start() - 8):m.start() + 1]):
+            continue
         pieces.append(line[start:m.start(1)])
         start = m.end(1)
     return pieces + [line[start:]]

@@ -25,6 +25,7 @@ class Chunk:
     end: int
     content_hash: str  # sha256 of the chunk text
     page: int | None = None  # 1-based, for formats that have pages
+    section: str = ""  # title of the section the chunk starts in ("# Title" lines), if any
 
 
 @dataclass(frozen=True)
