@@ -210,3 +210,10 @@ def test_a_quoted_sources_own_reference_marks_stay_in_the_quote():
     assert metrics.claims(a["text"]) == [
         ("\u201cTwo algorithms, PoW and PoS [5], bring issues.\u201d", [1])]
     assert metrics.unsupported(a) == [] and metrics.citation_pairs(a) == (1, 1)
+
+
+def test_a_quote_may_hold_curly_quotes_and_marks_of_its_own():
+    src = "Improvements use identity (\u201csmart ID\u201d[ 29]) and patterns [31] here."
+    a = _answer(f"\u201c{src}\u201d [1]", {1: src})
+    assert metrics.claims(a["text"]) == [(f"\u201c{src}\u201d", [1])]
+    assert metrics.unsupported(a) == [] and metrics.citation_pairs(a) == (1, 1)

@@ -66,7 +66,9 @@ def fact_correct(text: str, expect_all: list[str], expect_any: list[str]) -> boo
         not expect_any or any(fact_found(f, text) for f in expect_any))
 
 
-_QUOTED = re.compile(r"\u201c(.+?)\u201d", re.S)
+# A quoted passage closes at the curly quote that a citation mark (or the end) follows:
+# the passage may hold curly quotes of its own ("smart ID").
+_QUOTED = re.compile(r"\u201c(.+?)\u201d(?=\s*\[\d+(?:\s*,\s*\d+)*\]|\s*$)", re.S)
 _MARKS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 
 
