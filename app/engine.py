@@ -134,12 +134,6 @@ class Engine:
                 self._parts.verifiers[name] = verify.load_verifier(name)
             return self._parts.verifiers[name]
 
-    def _preload_verifier(self) -> None:
-        """Start loading spaCy beside retrieval and generation (see _preload_llm)."""
-        v = self.verifier
-        if isinstance(v, verify.RoleVerifier) and not v.loaded:
-            threading.Thread(target=v.try_warm_up, name="ragchat-verifier-load", daemon=True).start()
-
     def _preload_llm(self) -> None:
         """Start loading the language model beside retrieval. llama.cpp reads
         the weights in C with the GIL released, so this overlaps with Python

@@ -279,18 +279,6 @@ class RoleVerifier:
         _ = self.nlp
 
     @property
-    def loaded(self) -> bool:
-        return self._nlp is not None
-
-    def try_warm_up(self) -> None:
-        """warm_up in a background thread: a failure is raised again, cleanly,
-        when the parser is first needed."""
-        try:
-            self.warm_up()
-        except Exception:  # noqa: BLE001
-            pass
-
-    @property
     def nlp(self):
         with self._lock:
             if self._nlp is None:
