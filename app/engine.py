@@ -154,6 +154,10 @@ class Engine:
         at start so the first person does not wait)."""
         self._preload_llm()
         _ = self.retriever, self.llm
+        self.verifier_warm_up()
+
+    def verifier_warm_up(self) -> None:
+        """Load the role verifier's parser now (a server does, before serving)."""
         if isinstance(self.verifier, verify.RoleVerifier):
             self.verifier.warm_up()
 

@@ -328,6 +328,13 @@ def serve(settings: Settings, warm: bool = True) -> None:
 
     engine = Engine(settings)
     if warm:
+        # The parser first, before anything can run beside it: while spaCy loads, an
+        # import of torch is made to fail (see verify.load_spacy), and an upload being
+        # indexed in another thread imports torch.
+        try:
+            engine.verifier_warm_up()
+        except RagchatError:
+            pass  # reported, as a one-line error, when a draft first needs it
         threading.Thread(target=_warm, args=(engine,), daemon=True).start()
     demo = build_app(engine)
     auth = None
