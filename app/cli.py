@@ -16,6 +16,14 @@ import click
 
 from app import offline
 from app.errors import RagchatError
+from app.text import without_controls
+
+
+def say(message: str, **kw) -> None:
+    """click.echo for anything that holds text from a document, a file name, a
+    question or a model: escape sequences and control characters never reach
+    the terminal."""
+    click.echo(without_controls(message), **kw)
 
 
 class _Group(click.Group):
@@ -25,7 +33,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except RagchatError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(without_controls(str(e))) from None
 
 
 def _settings(ctx: click.Context, **overrides):
@@ -79,8 +87,8 @@ def ingest(ctx, paths, chunk_size, chunk_overlap):
     if bar is not None:
         bar.close()
     for reason in report.failed.values():
-        click.echo(f"Error: {reason}", err=True)
-    click.echo(report.summary())
+        say(f"Error: {reason}", err=True)
+    say(report.summary())
     if not report.ok:
         ctx.exit(1)
 
@@ -116,7 +124,7 @@ def _ask_streaming(engine, question: str, history, top_k):
     draft = Text(style="dim")
     with Live(draft, console=console, transient=True, refresh_per_second=12) as live:
         def on_token(piece: str) -> None:
-            draft.append(piece)
+            draft.append(without_controls(piece))
             live.update(draft)
 
         return engine.ask(question, history=history, on_token=on_token, top_k=top_k)
@@ -135,10 +143,10 @@ def ask(ctx, question, as_json, top_k, llm):
     engine = Engine(_settings(ctx, llm=llm, top_k=top_k))
     if as_json:
         answer = engine.ask(question)
-        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        say(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:
         answer = _ask_streaming(engine, question, (), None)
-        click.echo(render_answer(answer))
+        say(render_answer(answer))
 
 
 @cli.command()
@@ -170,15 +178,15 @@ def chat(ctx, top_k, llm):
             click.echo("(conversation forgotten)")
             continue
         if not tty:
-            click.echo(f"> {question}")
+            say(f"> {question}")
         try:
             answer = _ask_streaming(engine, question, history, top_k)
         except RagchatError as e:
-            click.echo(f"Error: {e}", err=True)
+            say(f"Error: {e}", err=True)
             continue
         if answer.query != question:
-            click.echo(f"(searched for: {answer.query})")
-        click.echo(render_answer(answer) + "\n")
+            say(f"(searched for: {answer.query})")
+        say(render_answer(answer) + "\n")
         history.append(answer.query)
 
 
@@ -199,10 +207,10 @@ def stats(ctx, as_json):
     if not rows:
         click.echo("The index is empty: run `ragchat ingest` first.")
     for r in rows:
-        click.echo(f"{r.name}: {r.files} files, {r.chunks} chunks, embedder {r.embedder} "
+        say(f"{r.name}: {r.files} files, {r.chunks} chunks, embedder {r.embedder} "
                    f"({r.dimension} dimensions)")
         for s in r.sources:
-            click.echo(f"  {s}")
+            say(f"  {s}")
 
 
 @cli.command(name="eval")

@@ -193,7 +193,7 @@ class Engine:
             top_k: int | None = None) -> Answer:
         """Answer one question; `history` holds earlier questions as retrieved
         (`Answer.query`), oldest first."""
-        question = " ".join(question.split())
+        question = " ".join(text.without_controls(question).split())
         if not question:
             raise RagchatError("the question is empty")
         t0 = time.perf_counter()

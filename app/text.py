@@ -18,6 +18,18 @@ import re
 
 LANGUAGE = "english"  # Snowball stemmer and word lists below
 
+# Terminal escape sequences (colour, cursor, clear-screen, window-title OSC) and other
+# control characters, which documents, file names and questions must never pass on.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
+                      r"|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c]*(?:\x07|\x9c)?"
+                      r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def without_controls(text: str) -> str:
+    """Text with terminal escape sequences and control characters removed (line
+    breaks and tabs kept)."""
+    return _ESCAPES.sub("", text)
+
 CITE_RE = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*(?:,|and|&)\s*\d+)*)\s*\]", re.I)
 # A sentence ends at . ! or ? (and any closing quotes or brackets) followed by
 # space and something that can start a sentence.

@@ -103,3 +103,22 @@ def test_output_printed_while_the_model_loads_is_kept(tmp_path):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("tick\n") == int(r.stdout) >= 50
+
+
+def test_escape_sequences_from_documents_names_and_questions_never_reach_the_terminal(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "heron.txt").write_text(
+        "The Heron Bridge \x1b[31mopened\x1b[0m in 1932\x1b]0;pwned\x07 and carries 40,000 cars a "
+        "day.\x1b[2J It was painted green in 1990.\n")
+    (docs / "odd\x1b[2Jname.xlsx").write_bytes(b"PK")
+    r = run_cli("ingest", "docs", cwd_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout + r.stderr and "oddname.xlsx" in r.stdout
+    # ANSI codes in a question are not read as figures ("0 million") nor shown back
+    r = run_cli("ask", "When did the \x1b[1mHeron Bridge\x1b[0m open?", cwd_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "1932" in r.stdout and "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout
+    r = run_cli("chat", cwd_dir=tmp_path, stdin="When did the \x1b]0;t\x07Heron Bridge open?\n")
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout + r.stderr and "1932" in r.stdout
