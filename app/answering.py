@@ -164,15 +164,18 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,
                       quote=" \u2026 ".join(s.strip() for _, m, s in chosen if m == n),
                       score=round(hits[n - 1].similarity, 4)) for n in sorted(numbers)]
-    verbatim = all(s.strip() in " ".join(hits[n - 1].chunk.text.split()) or s.strip() in
-                   hits[n - 1].chunk.text for _, n, s in chosen)
+    verbatim = all(" ".join(s.split()) in " ".join(hits[n - 1].chunk.text.split())
+                   for _, n, s in chosen)
     return Answer(text=quoted, citations=cites, mode="extractive", grounded=verbatim,
                   question=q.text, query=q.query, note=note)
 
 
 def _merge(hits: list[Hit], more: list[Hit]) -> list[Hit]:
-    ids = {h.chunk.id for h in hits}
-    return hits + [h for h in more if h.chunk.id not in ids and not ids.add(h.chunk.id)]
+    """`hits` and then the passages of `more` they do not hold already."""
+    by_id = {h.chunk.id: h for h in more}
+    for h in hits:
+        by_id.pop(h.chunk.id, None)
+    return hits + list(by_id.values())
 
 
 def answer(

@@ -213,7 +213,7 @@ _SPHINX_ROLES = ("ref doc class func meth attr mod data exc obj term envvar opti
                  "command kbd abbr samp any guilabel menuselection mimetype dfn keyword "
                  "py:class py:func py:meth py:attr py:mod py:data py:exc py:obj issue pr "
                  "download numref token").split()
-_CODE_DIRECTIVES = ("code-block", "sourcecode", "literalinclude")
+_CODE_DIRECTIVES = ("code-block", "sourcecode")  # literalinclude names a file: no text here
 _TEXT_DIRECTIVES = ("versionadded", "versionchanged", "deprecated", "seealso", "only", "tab",
                     "tabs", "glossary", "centered", "hlist", "productionlist", "eval-rst")
 _EMPTY_DIRECTIVES = ("toctree", "automodule", "autoclass", "autofunction", "automethod",
@@ -283,7 +283,7 @@ def _register_sphinx_markup() -> None:
         directives.register_directive(name, Text)
     for name in _EMPTY_DIRECTIVES:
         directives.register_directive(name, Empty)
-    for name in _CODE_DIRECTIVES[:2]:
+    for name in _CODE_DIRECTIVES:
         directives.register_directive(name, Code)
     _rst_ready = True
 

@@ -67,10 +67,10 @@ class HybridRetriever:
         when the top-k passages missed it."""
         from app import text
 
-        found = self._keyword(" ".join(terms) + " " + query, min(pool, self.size))
-        found += [f for f in self._keyword(" ".join(terms), min(pool, self.size))
-                  if f[0] not in {g[0] for g in found}]
-        held = [(f, sum(text.occurs(t, text.normalise(f[1])) for t in terms)) for f in found]
+        found = {f[0]: f for f in self._keyword(" ".join(terms) + " " + query, min(pool, self.size))}
+        for f in self._keyword(" ".join(terms), min(pool, self.size)):
+            found.setdefault(f[0], f)
+        held = [(f, sum(text.occurs(t, text.normalise(f[1])) for t in terms)) for f in found.values()]
         most = max((n for _, n in held), default=0)
         best = [f for f, n in held if n == most and n > 0][:k]
         if not best:
