@@ -4,19 +4,32 @@ Incremental and idempotent. A file is identified by its source name (see
 `loading.source_name`) and its content hash: an unchanged file is skipped
 without loading any model, a changed one has its new chunks written before
 its old ones are deleted (so a failure midway loses nothing), and a file gone
-from an ingested folder has its chunks removed. A bad file is reported and
-skipped; whatever it had in the index before stays there.
+from an ingested folder has its chunks removed. A bad file, or one over
+`max_file_mb`, is reported in one line and skipped; whatever it had in the
+index before stays there.
+
+One ingest writes at a time (`Store.writing`: a lock file; a second one says
+it is waiting). A `kill -9` at any point leaves Chroma consistent chunk by
+chunk, and the next ingest or query repairs the rest: a file whose stored
+chunks carry another hash than its own is ingested again (its leftovers
+deleted), and a BM25 index left pending is rebuilt from Chroma.
 
 Chunks are cut by LlamaIndex's SentenceSplitter, measured in the embedder's
-own word pieces so that no chunk is longer than the 256 pieces it reads.
+own word pieces so that no chunk is longer than the 256 pieces it reads. Long
+texts reach the splitter in blocks of about 100,000 characters (cut at a
+paragraph, line, sentence or word break), so splitting time stays linear in a
+file's size whatever its line structure, and chunks are embedded and written
+in batches under Chroma's maximum batch size, so memory stays bounded.
 Left out: de-duplication of identical files under different names.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +40,8 @@ from app.store import Store
 from app.types import IngestReport
 
 Progress = Callable[[int, int, str], None]  # (done, total, current file)
+BLOCK_CHARS = 100_000  # longest text handed to the sentence splitter at once
+WRITE_BATCH = 256      # chunks embedded and written together (capped by Chroma's maximum)
 
 
 def make_splitter(settings: Settings) -> Any:
@@ -43,16 +58,42 @@ def make_splitter(settings: Settings) -> Any:
     )
 
 
-def section_at(text: str, start: int) -> str:
-    """The title of the last heading line ("# Title", as Markdown writes it and as
-    .rst is read) before `start`: a chunk cut mid-section still knows its section."""
-    cut = text.rfind("\n#", 0, start + 1)
-    if cut < 0:
-        if not text.startswith("#"):
+class Sections:
+    """Where a text's heading lines ("# Title", as Markdown writes them and as
+    .rst is read) start, so that a chunk cut mid-section still knows its section."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.starts = [m.start() for m in re.finditer(r"(?m)^#", text)]
+
+    def at(self, start: int) -> str:
+        i = bisect.bisect_right(self.starts, start) - 1
+        if i < 0:
             return ""
-        cut = -1
-    line = text[cut + 1:].split("\n", 1)[0]
-    return line.lstrip("#").strip()[:200]
+        line = self.text[self.starts[i]:].split("\n", 1)[0]
+        return line.lstrip("#").strip()[:200]
+
+
+def section_at(text: str, start: int) -> str:
+    """The title of the last heading line before `start`."""
+    return Sections(text).at(start)
+
+
+def blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[tuple[int, str]]:
+    """(offset, piece) of `text` in pieces of at most `size` characters, each cut
+    at the last paragraph, line, sentence or word break of its second half
+    where there is one (else at `size`)."""
+    start, n = 0, len(text)
+    while start < n:
+        end = min(start + size, n)
+        if end < n:
+            for sep in ("\n\n", "\n", ". ", " "):
+                cut = text.rfind(sep, start + size // 2, end)
+                if cut >= 0:
+                    end = cut + len(sep)
+                    break
+        yield start, text[start:end]
+        start = end
 
 
 def split_pages(splitter: Any, pages: list[loading.Page], source: str, fhash: str) -> list[Any]:
@@ -64,23 +105,30 @@ def split_pages(splitter: Any, pages: list[loading.Page], source: str, fhash: st
         meta = {"source": source, "title": page.title, "file_hash": fhash}
         if page.page is not None:
             meta["page"] = page.page
-        doc = Document(text=page.text, metadata=meta)
-        doc.excluded_embed_metadata_keys = list(meta) + ["start", "end", "content_hash", "section"]
-        doc.excluded_llm_metadata_keys = list(doc.excluded_embed_metadata_keys)
-        for node in splitter.get_nodes_from_documents([doc]):
-            text = node.get_content()
-            start = node.start_char_idx if node.start_char_idx is not None else page.text.find(text)
-            end = start + len(text)
-            node.metadata.update(
-                start=start, end=end,
-                content_hash=hashlib.sha256(text.encode()).hexdigest()[:16],
-                section=section_at(page.text, start),
-            )
-            node.id_ = hashlib.sha256(
-                f"{source}\0{page.page}\0{start}\0{text}".encode()
-            ).hexdigest()[:32]
-            node.relationships = {}  # the id is ours; no links to a docstore we don't keep
-            nodes.append(node)
+        sections = Sections(page.text)
+        for offset, block in blocks(page.text):
+            doc = Document(text=block, metadata=dict(meta))
+            doc.excluded_embed_metadata_keys = list(meta) + ["start", "end", "content_hash", "section"]
+            doc.excluded_llm_metadata_keys = list(doc.excluded_embed_metadata_keys)
+            nodes.extend(_chunks(splitter, doc, block, offset, sections, source, page.page))
+    return nodes
+
+
+def _chunks(splitter: Any, doc: Any, block: str, offset: int, sections: Sections,
+            source: str, page: int | None) -> list[Any]:
+    nodes = []
+    for node in splitter.get_nodes_from_documents([doc]):
+        text = node.get_content()
+        start = offset + (node.start_char_idx if node.start_char_idx is not None else block.find(text))
+        end = start + len(text)
+        node.metadata.update(
+            start=start, end=end,
+            content_hash=hashlib.sha256(text.encode()).hexdigest()[:16],
+            section=sections.at(start),
+        )
+        node.id_ = hashlib.sha256(f"{source}\0{page}\0{start}\0{text}".encode()).hexdigest()[:32]
+        node.relationships = {}  # the id is ours; no links to a docstore we don't keep
+        nodes.append(node)
     return nodes
 
 
@@ -89,10 +137,19 @@ def ingest(
     paths: list[Path],
     progress: Progress | None = None,
     store: Store | None = None,
+    waiting: Callable[[str], None] | None = None,
 ) -> IngestReport:
+    """Ingest `paths` into the collection; `waiting` hears one line when another
+    ingest holds the index and this one waits for it."""
+    store = store or Store(settings)
+    with store.writing(waiting):
+        return _ingest(settings, paths, progress, store)
+
+
+def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
+            store: Store) -> IngestReport:
     t0 = time.perf_counter()
     report = IngestReport()
-    store = store or Store(settings)
     files, folders, problems, skipped = loading.find_files(paths)
     report.failed.update(problems)
     report.skipped.update(skipped)
@@ -100,30 +157,40 @@ def ingest(
     name = embedding.embedder_name(settings)
     col = store.open(name, create=True)
     manifest = store.manifest(col)
+    batch = max(1, min(WRITE_BATCH, store.max_batch_size()))
+    limit = int(settings.max_file_mb * 1048576)
 
     doc_embedder = None
     vector_store = None
     splitter = None
     seen: set[str] = set()
-    changed = False
     for i, path in enumerate(files):
         source = loading.source_name(path)
         seen.add(source)
         if progress:
             progress(i, len(files), source)
         try:
+            size = path.stat().st_size
+            if size > limit:
+                report.failed[source] = (f"{source}: {size / 1048576:.1f} MB is over the "
+                                         f"{settings.max_file_mb:g} MB limit (RAGCHAT_MAX_FILE_MB)")
+                continue
             fhash = loading.file_hash(path, f"{settings.chunk_size}:{settings.chunk_overlap}")
         except OSError as e:
             report.failed[source] = f"{source}: cannot read ({e.strerror})"
             continue
         old = manifest.get(source)
-        if old and old.file_hash == fhash:
+        if old and old.holds(fhash):
             report.unchanged.append(source)
             continue
         try:
             pages = loading.read_file(path)
         except BadFileError as e:
             report.failed[source] = str(e)
+            continue
+        except Exception as e:  # a reader library's own error (a malformed XML part, ...)
+            detail = " ".join(str(e).split())[:160]
+            report.failed[source] = f"{source}: could not be read ({type(e).__name__}: {detail})"
             continue
         if splitter is None:
             splitter = make_splitter(settings)
@@ -132,21 +199,23 @@ def ingest(
 
             vector_store = ChromaVectorStore(chroma_collection=col)
         nodes = split_pages(splitter, pages, source, fhash)
-        vectors = doc_embedder.get_text_embedding_batch([n.get_content() for n in nodes])
-        for node, vec in zip(nodes, vectors):
-            node.embedding = vec
-        if not (col.metadata or {}).get("dimension") and vectors:
-            col.modify(metadata={**(col.metadata or {}), "dimension": len(vectors[0])})
-        vector_store.add(nodes)  # upsert: ids are stable for unchanged chunks
+        store.mark_pending()  # from the first write until the BM25 index matches again
+        for b in range(0, len(nodes), batch):
+            part = nodes[b:b + batch]
+            vectors = doc_embedder.get_text_embedding_batch([n.get_content() for n in part])
+            for node, vec in zip(part, vectors):
+                node.embedding = vec
+            if not (col.metadata or {}).get("dimension") and vectors:
+                col.modify(metadata={**(col.metadata or {}), "dimension": len(vectors[0])})
+            vector_store.add(part)  # upsert: ids are stable for unchanged chunks
         if old:
             stale = sorted(set(old.ids) - {n.id_ for n in nodes})
-            if stale:
-                col.delete(ids=stale)
+            for b in range(0, len(stale), batch):
+                col.delete(ids=stale[b:b + batch])
             report.updated.append(source)
         else:
             report.added.append(source)
         report.chunks += len(nodes)
-        changed = True
     if progress:
         progress(len(files), len(files), "")
 
@@ -156,15 +225,14 @@ def ingest(
             prefix = ""
         for source, entry in manifest.items():
             if source.startswith(prefix) and source not in seen and not Path(source).exists():
-                col.delete(ids=entry.ids)
+                store.mark_pending()
+                for b in range(0, len(entry.ids), batch):
+                    col.delete(ids=entry.ids[b:b + batch])
                 report.removed.append(source)
-                changed = True
 
-    if changed or not (store.bm25_dir() / "ragchat_stamp.json").is_file():
-        store.rebuild_bm25(col)
+    report.total_chunks = store.sync_bm25(col)  # heals a BM25 index an earlier crash left behind
     onnx = embedding.onnx_path(settings)
-    if not onnx.is_file() and col.count():
+    if not onnx.is_file() and report.total_chunks:
         embedding.export_onnx(doc_embedder or embedding.load_document_embedder(settings), onnx)
-    report.total_chunks = col.count()
     report.seconds = time.perf_counter() - t0
     return report

@@ -78,8 +78,8 @@ class HybridRetriever:
         qvec = self.embedder.embed([query])[0]
         got = self.collection.get(ids=[cid for cid, _, _ in best], include=["embeddings"])
         cosine = {cid: float(qvec @ vec) for cid, vec in zip(got["ids"], got["embeddings"])}
-        return [Hit(chunk=chunk_from(cid, body, meta), score=0.0, similarity=cosine.get(cid, 0.0))
-                for cid, body, meta in best]
+        return [Hit(chunk=chunk_from(cid, body, meta), score=0.0, similarity=cosine[cid])
+                for cid, body, meta in best if cid in cosine]  # not gone from Chroma since
 
     def retrieve(self, query: str, top_k: int) -> list[Hit]:
         if self.size == 0:
@@ -105,5 +105,7 @@ class HybridRetriever:
             got = self.collection.get(ids=missing, include=["embeddings"])
             for cid, vec in zip(got["ids"], got["embeddings"]):
                 cosine[cid] = float(qvec @ vec)
+        # A keyword hit Chroma no longer holds (an ingest running beside us
+        # replaced it) is not served.
         return [Hit(chunk=chunk_from(cid, *found[cid]), score=fused[cid],
-                    similarity=cosine.get(cid, 0.0)) for cid in best]
+                    similarity=cosine[cid]) for cid in best if cid in cosine]

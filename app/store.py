@@ -6,16 +6,29 @@ collection records the embedder's name and dimension in its metadata; opening
 it with another embedder is an error, not silent garbage.
 
 The BM25 index (LlamaIndex's BM25Retriever, on bm25s) is saved under
-`index_dir/bm25/<collection>` with a stamp of the chunk ids it was built from.
-Ingest rebuilds it; a query only loads it, and rebuilds it from Chroma's
-stored texts if the stamp no longer matches (another machine ingested into a
-shared server). Left out: access control and multi-tenant databases.
+`index_dir/bm25/<collection>/v-<stamp>/`, where the stamp is a hash of the chunk
+ids it was built from, and `current.json` names the version to read. A new
+version is written beside the old one, fsynced, and made current by an atomic
+rename of `current.json`, so a reader or a crash never sees half an index.
+
+Crash safety: an ingest holds `index_dir/ingest.lock` (a file lock, released by
+the kernel when the process dies) and leaves `<collection>.pending` in the bm25
+folder from its first write to Chroma until the BM25 index matches Chroma again.
+A pending mark with no ingest holding the lock means an ingest died midway: the
+next query or ingest rebuilds the BM25 index from Chroma's stored texts. Ingest
+always compares the index's ids with Chroma's (drift by content, not by count);
+a query does so when Chroma is a shared server that others write to, and
+otherwise compares counts and the pending mark. The record of ingested files is
+Chroma's own chunk metadata (source, file hash), written with the chunks.
+Left out: access control and multi-tenant databases.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,19 +55,63 @@ def chroma_client(settings: Settings) -> Any:
     url = urlparse(settings.chroma_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"bad setting chroma_url: '{settings.chroma_url}' is not an http(s) URL")
+    port = url.port or (443 if url.scheme == "https" else 8000)
+    _probe(f"{url.scheme}://{url.hostname}:{port}", settings)
     try:
-        return chromadb.HttpClient(
-            host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https", settings=cs,
-        )
+        client = chromadb.HttpClient(host=url.hostname, port=port, ssl=url.scheme == "https",
+                                     settings=cs)
     except Exception as e:  # chromadb raises bare ValueError/ConnectError here
         raise EndpointError(f"cannot reach Chroma server at {settings.chroma_url} ({e})") from None
+    # chromadb's HTTP session waits forever; give every later request the timeout too.
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is not None:
+        import httpx
+
+        session.timeout = httpx.Timeout(settings.chroma_timeout)
+    return client
+
+
+def _probe(base: str, settings: Settings) -> None:
+    """One heartbeat with a timeout before chromadb, whose client has none, is used."""
+    import httpx
+
+    try:
+        httpx.get(f"{base}/api/v2/heartbeat", timeout=settings.chroma_timeout)
+    except httpx.TimeoutException:
+        raise EndpointError(f"Chroma server at {settings.chroma_url} did not answer within "
+                            f"{settings.chroma_timeout:g} s (RAGCHAT_CHROMA_TIMEOUT)") from None
+    except httpx.HTTPError as e:
+        raise EndpointError(f"cannot reach Chroma server at {settings.chroma_url} "
+                            f"({type(e).__name__})") from None
 
 
 @dataclass
 class SourceEntry:
-    file_hash: str
+    file_hashes: set[str] = field(default_factory=set)  # one, unless an update was cut short
     ids: list[str] = field(default_factory=list)
+
+    def holds(self, fhash: str) -> bool:
+        """Every stored chunk of the file comes from the content hashed `fhash`."""
+        return self.file_hashes == {fhash}
+
+
+def write_atomic(path: Path, data: str) -> None:
+    """Write a file so that a reader or a crash sees the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class Store:
@@ -95,6 +152,13 @@ class Store:
             )
         return col
 
+    def max_batch_size(self) -> int:
+        """The most records Chroma takes in one write (the server's own limit)."""
+        try:
+            return int(self.client.get_max_batch_size())
+        except Exception:  # an older server without the call
+            return 5000
+
     def list_collections(self) -> list[Any]:
         return [c for c in self.client.list_collections()]
 
@@ -106,9 +170,63 @@ class Store:
         out: dict[str, SourceEntry] = {}
         for cid, meta in zip(got["ids"], got["metadatas"] or []):
             meta = meta or {}
-            entry = out.setdefault(meta.get("source", "?"), SourceEntry(meta.get("file_hash", "")))
+            entry = out.setdefault(meta.get("source", "?"), SourceEntry())
+            entry.file_hashes.add(meta.get("file_hash", ""))
             entry.ids.append(cid)
         return out
+
+    # -- one writer at a time ------------------------------------------------
+    def _lock(self) -> Any:
+        from filelock import FileLock
+
+        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.settings.index_dir / "ingest.lock"))
+
+    @contextlib.contextmanager
+    def writing(self, waiting: Any = None):
+        """Hold the ingest lock (waiting for another ingest to finish) and mark
+        the BM25 index pending until the block ends without an exception."""
+        from filelock import Timeout
+
+        lock = self._lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if waiting:
+                waiting(f"waiting for another ingest into {self.settings.index_dir} to finish")
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _pending(self) -> Path:
+        return self.settings.index_dir / "bm25" / f"{self.name}.pending"
+
+    def mark_pending(self) -> None:
+        p = self._pending()
+        if not p.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(p, str(os.getpid()))
+
+    def _heal_if_abandoned(self, col: Any) -> bool:
+        """Rebuild the BM25 index when an ingest died and left it pending.
+        False while an ingest runs (its pending mark is not abandoned)."""
+        from filelock import Timeout
+
+        if not self._pending().exists():
+            return False
+        lock = self._lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        try:
+            if self._pending().exists():
+                self.sync_bm25(col, force=True)
+            return True
+        finally:
+            lock.release()
 
     # -- BM25 ----------------------------------------------------------------
     def bm25_dir(self) -> Path:
@@ -118,15 +236,36 @@ class Store:
     def _stamp(ids: list[str]) -> str:
         return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
 
+    def _current(self) -> dict:
+        try:
+            return json.loads((self.bm25_dir() / "current.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def sync_bm25(self, col: Any, force: bool = False) -> int:
+        """Make the BM25 index hold exactly Chroma's chunks (compared by ids),
+        rebuilding it when it does not, then clear the pending mark. The caller
+        holds the ingest lock."""
+        ids = col.get(include=[])["ids"]
+        current = self._current()
+        if force or current.get("stamp") != self._stamp(ids) or not (
+                self.bm25_dir() / current.get("dir", "-")).is_dir():
+            self.rebuild_bm25(col)
+        self._pending().unlink(missing_ok=True)
+        return len(ids)
+
     def rebuild_bm25(self, col: Any) -> int:
-        """Build the BM25 index from every chunk in the collection and save it."""
+        """Build the BM25 index from every chunk in the collection, write it as a
+        new version and make that version current atomically."""
         from llama_index.core.schema import TextNode
 
         got = col.get(include=["documents", "metadatas"])
         d = self.bm25_dir()
-        if d.exists():
-            shutil.rmtree(d)
+        d.mkdir(parents=True, exist_ok=True)
+        stamp = self._stamp(got["ids"])
         if not got["ids"]:
+            write_atomic(d / "current.json", json.dumps({"stamp": stamp, "count": 0, "dir": ""}))
+            self._prune(keep=set())
             return 0
         nodes = []
         for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]):
@@ -135,32 +274,53 @@ class Store:
             nodes.append(TextNode(id_=i, text=t or "", metadata=meta,
                                   excluded_embed_metadata_keys=[k for k in meta if k != "title"]))
         retriever = _bm25_from_nodes(nodes)
-        d.mkdir(parents=True, exist_ok=True)
-        retriever.persist(str(d), show_progress=False)
-        (d / "ragchat_stamp.json").write_text(json.dumps({"stamp": self._stamp(got["ids"]), "count": len(nodes)}))
+        version = f"v-{stamp[:16]}"
+        tmp = d / f".{version}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        retriever.persist(str(tmp), show_progress=False)
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        shutil.rmtree(d / version, ignore_errors=True)
+        os.replace(tmp, d / version)
+        _fsync_dir(d)
+        previous = self._current().get("dir", "")
+        write_atomic(d / "current.json", json.dumps({"stamp": stamp, "count": len(nodes), "dir": version}))
+        self._prune(keep={version, previous})  # a reader may still be opening the previous one
         return len(nodes)
+
+    def _prune(self, keep: set[str]) -> None:
+        for old in self.bm25_dir().iterdir():
+            if old.is_dir() and old.name not in keep:
+                shutil.rmtree(old, ignore_errors=True)
+            elif old.is_file() and old.name != "current.json" and not old.name.startswith("."):
+                old.unlink(missing_ok=True)  # the layout before versions
 
     def load_bm25(self, col: Any) -> Any | None:
         """The saved BM25 index (a bm25s.BM25 with its corpus), rebuilt first if
         it is missing or stale. Loaded with bm25s itself, not through
         LlamaIndex's wrapper, to keep llama_index out of the query path's
         start-up (its import alone takes 0.7 s)."""
-        d = self.bm25_dir()
-        stamp_file = d / "ragchat_stamp.json"
         count = col.count()
         if count == 0:
             return None
-        fresh = False
-        if stamp_file.is_file():
-            saved = json.loads(stamp_file.read_text())
-            fresh = saved.get("count") == count
-            if fresh and self.settings.chroma_url:  # a shared server may change under us
-                fresh = saved.get("stamp") == self._stamp(col.get(include=[])["ids"])
-        if not fresh:
-            self.rebuild_bm25(col)
+        self._heal_if_abandoned(col)
+        current = self._current()
+        fresh = current.get("count") == count and (self.bm25_dir() / current.get("dir", "-")).is_dir()
+        if fresh and self.settings.chroma_url:  # a shared server may change under us
+            fresh = current.get("stamp") == self._stamp(col.get(include=[])["ids"])
+        if not fresh and not self._pending().exists():  # while an ingest runs, read the last index
+            with self.writing():
+                self.sync_bm25(col)
+            current = self._current()
+        if not current.get("dir"):
+            return None
         import bm25s
 
-        return bm25s.BM25.load(str(d), load_corpus=True, show_progress=False)
+        return bm25s.BM25.load(str(self.bm25_dir() / current["dir"]), load_corpus=True,
+                               show_progress=False)
 
 
 def _bm25_from_nodes(nodes: list) -> Any:

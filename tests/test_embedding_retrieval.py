@@ -34,7 +34,7 @@ def test_money_question_retrieves_the_fifty_billion_passage_first(engine):
 
 
 def test_keyword_index_is_loaded_not_rebuilt_per_query(engine):
-    stamp = engine.store.bm25_dir() / "ragchat_stamp.json"
+    stamp = engine.store.bm25_dir() / "current.json"
     before = stamp.stat().st_mtime_ns
     for q in ("Trainium chips", "Maryland workforce", "Stateful Runtime Environment"):
         engine.retrieve(q)

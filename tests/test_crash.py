@@ -1,0 +1,208 @@
+"""Crashes and concurrent writers: real ingest subprocesses killed with SIGKILL at
+several points, exceptions at the two riskiest moments, and two ingests started
+together. After each, the next ingest must leave a consistent store: Chroma,
+the BM25 index and the record of files agree, no chunk is duplicated, every
+chunk comes from its file's current text, and only current text is served."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app import store as store_module
+from app.engine import Engine
+from app.settings import Settings
+from app.store import Store
+
+EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+WORDS = ("river harbour lantern orchard granite meadow copper violin glacier falcon "
+         "tapestry compass saffron beacon quarry thistle marble canyon ember willow").split()
+
+
+def _prose(rng: random.Random, sentences: int) -> str:
+    out = []
+    for _ in range(sentences):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(8, 16))]
+        out.append(" ".join(words).capitalize() + f" near mile {rng.randint(1, 9999)}.")
+    return "\n\n".join(" ".join(out[i:i + 4]) for i in range(0, len(out), 4)) + "\n"
+
+
+def _corpus(folder: Path, files: int, sentences: int = 12, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        (folder / f"doc{i:03d}.txt").write_text(_prose(rng, sentences))
+
+
+def _ingest_process(*paths: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGCHAT_")}
+    return subprocess.Popen([sys.executable, "-m", "app", "--index-dir", "idx", "ingest", *paths],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_when(proc: subprocess.Popen, ready, then: float = 0.0, timeout: float = 240) -> None:
+    end = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"ingest ended before the kill point: {proc.stderr.read()}"
+        assert time.monotonic() < end, "the kill point never came"
+        time.sleep(0.01)
+    time.sleep(then)
+    assert proc.poll() is None, "ingest ended before the kill point"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _pending() -> bool:
+    return Path("idx/bm25/ragchat.pending").exists()
+
+
+def assert_consistent(index: Path = Path("idx")) -> int:
+    """The invariants, checked with chromadb and bm25s directly."""
+    import bm25s
+    import chromadb
+
+    col = chromadb.PersistentClient(path=str((index / "chroma").resolve())).get_collection("ragchat")
+    got = col.get(include=["documents", "metadatas"])
+    ids = got["ids"]
+    assert len(ids) == len(set(ids))
+    keys = [(m["source"], m.get("page"), m["start"], d) for d, m in zip(got["documents"], got["metadatas"])]
+    assert len(keys) == len(set(keys)), "a chunk is stored twice"
+    hashes: dict[str, set] = {}
+    for text, meta in zip(got["documents"], got["metadatas"]):
+        path = Path(meta["source"])
+        assert path.is_file(), f"orphan chunk of {path}"
+        body = path.read_text()
+        assert body[meta["start"]:meta["end"]] == text, f"stale chunk of {path}"
+        hashes.setdefault(meta["source"], set()).add(meta["file_hash"])
+    assert all(len(h) == 1 for h in hashes.values()), hashes
+    current = json.loads((index / "bm25" / "ragchat" / "current.json").read_text())
+    bm25 = bm25s.BM25.load(str(index / "bm25" / "ragchat" / current["dir"]), load_corpus=True)
+    assert sorted(doc["node_id"] for doc in bm25.corpus) == sorted(ids), "BM25 and Chroma differ"
+    assert not (index / "bm25" / "ragchat.pending").exists()
+    return len(ids)
+
+
+def _served(question: str) -> list[str]:
+    return [h.chunk.text for h in Engine(Settings(index_dir=Path("idx"))).retrieve(question, 4)]
+
+
+ORION = "The Orion budget is {} million dollars, approved by the council in March.\n"
+
+
+def test_kill_during_a_big_write_serves_current_text_and_the_next_ingest_heals():
+    """The stale-index sequence: a changed file, then a big file killed midway."""
+    docs = Path("docs")
+    docs.mkdir()
+    (docs / "orion.txt").write_text(ORION.format(11))
+    r = subprocess.run([sys.executable, "-m", "app", "--index-dir", "idx", "ingest", "docs"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (docs / "orion.txt").write_text(ORION.format(99))
+    (docs / "zz_big.txt").write_text(_prose(random.Random(1), 1500))
+    proc = _ingest_process("docs")
+    # orion.txt comes first; kill once the big file's chunks are being written
+    _kill_when(proc, lambda: _pending() and Path("idx/chroma").exists(), then=6.0)
+    assert _pending()
+
+    served = _served("What is the Orion budget?")  # heals the keyword index first
+    assert any("99 million" in t for t in served)
+    assert not any("11 million" in t for t in served)
+
+    (docs / "zz_big.txt").unlink()
+    r = subprocess.run([sys.executable, "-m", "app", "--index-dir", "idx", "ingest", "docs"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert assert_consistent() == 1
+    assert not any("11 million" in t for t in _served("What is the Orion budget?"))
+
+
+@pytest.mark.parametrize("delay", [0.0, 2.0])
+def test_kill_at_the_first_write_or_during_writes_then_ingest_again(delay):
+    _corpus(Path("docs"), 120)
+    proc = _ingest_process("docs")
+    _kill_when(proc, _pending, then=delay)
+    r = subprocess.run([sys.executable, "-m", "app", "--index-dir", "idx", "ingest", "docs"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "0 failed" in r.stdout
+    n = assert_consistent()
+    assert n >= 120
+
+
+def test_crash_between_writing_a_changed_file_and_deleting_its_old_chunks(monkeypatch):
+    import chromadb.api.models.Collection as chroma_collection
+
+    Path("orion.txt").write_text(ORION.format(11) + "It was raised twice since.\n")
+    Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
+    Path("orion.txt").write_text(ORION.format(99))
+
+    def crash(self, *a, **k):
+        raise KeyboardInterrupt  # as if killed after the new chunks were written
+
+    with monkeypatch.context() as m:
+        m.setattr(chroma_collection.Collection, "delete", crash)
+        with pytest.raises(KeyboardInterrupt):
+            Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
+    report = Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
+    assert report.updated == ["orion.txt"]  # not "unchanged": old chunks were still there
+    assert assert_consistent() == 1
+    assert not any("11 million" in t for t in _served("What is the Orion budget?"))
+
+
+def test_crash_while_writing_the_keyword_index(monkeypatch):
+    _corpus(Path("docs"), 5)
+    engine = Engine(Settings(index_dir=Path("idx")))
+    engine.ingest([Path("docs")])
+    first = assert_consistent()
+    (Path("docs") / "extra.txt").write_text(ORION.format(42))
+    real = store_module._fsync_dir
+
+    def crash(path):
+        if Path(path).name.endswith(".tmp"):
+            raise KeyboardInterrupt  # the new version is half written
+        real(path)
+
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "_fsync_dir", crash)
+        with pytest.raises(KeyboardInterrupt):
+            engine.ingest([Path("docs")])
+    # a query now heals the index from Chroma and sees the new file
+    assert any("42 million" in t for t in _served("What is the Orion budget?"))
+    engine.ingest([Path("docs")])
+    assert assert_consistent() == first + 1
+    assert not list(Path("idx/bm25/ragchat").glob(".*.tmp")), "a half-written version is left"
+
+
+def test_two_ingests_at_once_wait_for_each_other_and_store_no_duplicates():
+    _corpus(Path("docs"), 100, sentences=4)
+    first, second = _ingest_process("docs"), _ingest_process("docs")
+    outs = [p.communicate(timeout=400) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outs
+    assert sum("waiting for another ingest" in err for _, err in outs) == 1
+    summaries = sorted(out for out, _ in outs)
+    assert summaries[0].startswith("0 added") and "100 unchanged" in summaries[0]
+    assert summaries[1].startswith("100 added")
+    assert assert_consistent() >= 100
+
+
+def test_a_long_single_line_file_is_split_in_linear_time_and_a_too_big_one_refused():
+    rng = random.Random(3)
+    line = " ".join(_prose(rng, 4000).split())  # about 400 kB, no line break at all
+    Path("one_line.txt").write_text(line)
+    Path("big.txt").write_text(line + " " + line)
+    limit = round(len(line.encode()) * 1.5 / 1048576, 3)
+    report = Engine(Settings(index_dir=Path("idx"), max_file_mb=limit)).ingest(
+        [Path("one_line.txt"), Path("big.txt")])
+    assert report.added == ["one_line.txt"]
+    size = Path("big.txt").stat().st_size / 1048576
+    assert report.failed["big.txt"] == (
+        f"big.txt: {size:.1f} MB is over the {limit:g} MB limit (RAGCHAT_MAX_FILE_MB)")
+    assert assert_consistent() > 300  # more chunks than one write batch, all written
