@@ -83,7 +83,8 @@ def ingest(ctx, paths, chunk_size, chunk_overlap):
             bar.n = done
             bar.set_postfix_str(current[-40:], refresh=True)
 
-    report = Engine(settings).ingest(list(paths), progress=progress)
+    report = Engine(settings).ingest(list(paths), progress=progress,
+                                     waiting=lambda line: say(line, err=True))
     if bar is not None:
         bar.close()
     for reason in report.failed.values():

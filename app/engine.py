@@ -25,6 +25,9 @@ from app.settings import Settings, load_settings, policy_name
 from app.store import Store
 from app.types import Answer, CollectionStats, Hit, IngestReport
 
+MAX_QUESTION_CHARS = 2000  # with the sources, a longer one overflows the local model's context
+
+
 def condense(question: str, history: Sequence[str]) -> str:
     """The question to retrieve with, given earlier questions (as retrieved).
 
@@ -163,10 +166,12 @@ class Engine:
 
     # -- what people do ----------------------------------------------------
     def ingest(self, paths: Sequence[Path] | None = None,
-               progress: Progress | None = None) -> IngestReport:
+               progress: Progress | None = None,
+               waiting: Callable[[str], None] | None = None) -> IngestReport:
         paths = list(paths) if paths else [self.settings.seeds_dir]
         try:
-            return ingest(self.settings, paths, progress=progress, store=self.store)
+            return ingest(self.settings, paths, progress=progress, store=self.store,
+                          waiting=waiting)
         finally:
             with self._parts.lock:  # pick up the new chunks and BM25 index
                 self._parts.retrievers.pop(self._retriever_key(), None)
@@ -196,6 +201,9 @@ class Engine:
         question = " ".join(text.without_controls(question).split())
         if not question:
             raise RagchatError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise RagchatError(f"the question is {len(question):,} characters long; ask in at "
+                               f"most {MAX_QUESTION_CHARS:,}")
         t0 = time.perf_counter()
         self._preload_llm()
         # spaCy is loaded only when a draft's sentences pass the lexical check

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from app.errors import ConfigError, EndpointError, ModelMissingError
+from app.errors import RagchatError, ConfigError, EndpointError, ModelMissingError
 from app.settings import Settings
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -97,13 +97,17 @@ class LocalLLM:
     def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
         # One llama.cpp context serves one generation at a time.
         with self._lock:
-            for part in self.llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=temperature,
-                stream=True, seed=0,
-            ):
-                piece = part["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
+            try:
+                for part in self.llama.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, temperature=temperature,
+                    stream=True, seed=0,
+                ):
+                    piece = part["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            except ValueError as e:  # "Requested tokens (N) exceed context window of 2048"
+                raise RagchatError(f"{self.name}: {e}; ask a shorter question or lower "
+                                   f"RAGCHAT_TOP_K") from None
 
 
 class OpenAILLM:

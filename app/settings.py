@@ -11,6 +11,7 @@ both by passing keyword arguments. Nothing is read at import time: call
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -41,12 +42,16 @@ class Settings(BaseSettings):
         "ragchat",
         min_length=3,
         max_length=512,
-        description="Chroma collection that ingest writes to and questions read from.",
+        description="Chroma collection that ingest writes to and questions read from "
+        "(3-512 letters, digits, '.', '_' or '-', starting and ending with a letter or digit).",
     )
     chroma_url: str | None = Field(
         None,
         description="URL of a Chroma server (e.g. http://127.0.0.1:8000); when unset, "
         "the embedded store under index_dir is used.",
+    )
+    chroma_timeout: float = Field(
+        30.0, gt=0, le=3600, description="Seconds to wait for the Chroma server before giving up."
     )
 
     # Chunking and embedding
@@ -148,9 +153,20 @@ class Settings(BaseSettings):
         None,
         description="'user:password' required to open the web chat; unset means no login.",
     )
-    max_upload_mb: float = Field(
-        25.0, gt=0, description="Largest file the web chat accepts for upload, in MB."
+    max_file_mb: float = Field(
+        25.0, gt=0, le=1024,
+        description="Largest file ingested, from the CLI or a web upload, in MB; a bigger one "
+        "is refused with one line naming it.",
     )
+
+    @field_validator("collection")
+    @classmethod
+    def _chroma_name(cls, v: str) -> str:
+        # Chroma's own rule for names, checked here so that a bad one is a setting error
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]", v) or ".." in v:
+            raise ValueError("use 3-512 letters, digits, '.', '_' or '-', starting and ending "
+                             "with a letter or digit, without '..'")
+        return v
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -200,4 +216,8 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "settings"
-        raise ConfigError(f"bad setting {where}: {err['msg']}") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        given = err.get("input")
+        if isinstance(given, (str, int, float)) and not isinstance(given, bool) and len(str(given)) <= 80:
+            msg = f"{given!r}: {msg}"
+        raise ConfigError(f"bad setting {where}: {msg}") from None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT, SEED_SOURCE, run_cli
 
@@ -67,20 +70,65 @@ def _one_line_error(r, *needles):
         assert needle in lines[0], lines[0]
 
 
-def test_errors_are_one_clear_line(seed_project, tmp_path):
-    _one_line_error(run_cli("ask", Q, cwd_dir=tmp_path), "no collection 'ragchat'", "ragchat ingest")
-    _one_line_error(run_cli("--collection", "other", "ask", Q, cwd_dir=seed_project),
-                    "no collection 'other'")
-    _one_line_error(run_cli("ask", Q, cwd_dir=seed_project,
-                            env={"RAGCHAT_MODEL_PATH": str(tmp_path / "missing.gguf")}),
-                    "model file not found", "missing.gguf")
-    _one_line_error(run_cli("ask", Q, "--llm", "openai", cwd_dir=seed_project,
-                            env={"RAGCHAT_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
-                                 "RAGCHAT_OPENAI_TIMEOUT": "5"}),
-                    "cannot reach the model endpoint", "127.0.0.1:9")
-    _one_line_error(run_cli("ask", Q, cwd_dir=seed_project, env={"RAGCHAT_TOP_K": "lots"}),
-                    "bad setting top_k")
-    _one_line_error(run_cli("ask", "   ", cwd_dir=seed_project), "question is empty")
+@pytest.fixture(scope="module")
+def silent_port():
+    """A port that accepts connections and never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield s.getsockname()[1]
+
+
+LONG = "How much is Amazon investing in OpenAI? " + "really " * 1500
+# (where, arguments, environment, what the one line must name); {port}: a silent port,
+# {tmp}: a scratch folder. Run from the seed project unless `where` is "empty".
+PROBES = [
+    ("empty", ["ask", Q], {}, ["no collection 'ragchat'", "ragchat ingest"]),
+    ("seed", ["--collection", "other", "ask", Q], {}, ["no collection 'other'"]),
+    ("seed", ["--collection", "<b>x</b>", "ask", Q], {}, ["bad setting collection", "<b>x</b>"]),
+    ("seed", ["--collection", "ab", "stats"], {}, ["bad setting collection"]),
+    ("seed", ["ask", Q], {"RAGCHAT_MODEL_PATH": "{tmp}/missing.gguf"}, ["model file not found"]),
+    ("seed", ["ask", Q], {"RAGCHAT_MODEL_PATH": "{tmp}/fake.gguf"}, ["cannot load model", "fake.gguf"]),
+    ("seed", ["ask", Q, "--llm", "openai"],
+     {"RAGCHAT_OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "RAGCHAT_OPENAI_TIMEOUT": "5"},
+     ["cannot reach the model endpoint", "127.0.0.1:9"]),
+    ("seed", ["ask", Q, "--llm", "openai"],
+     {"RAGCHAT_OPENAI_BASE_URL": "http://127.0.0.1:{port}/v1", "RAGCHAT_OPENAI_TIMEOUT": "2"},
+     ["127.0.0.1:{port}"]),
+    ("seed", ["--chroma-url", "http://127.0.0.1:{port}", "stats"], {"RAGCHAT_CHROMA_TIMEOUT": "2"},
+     ["did not answer within 2 s", "127.0.0.1:{port}"]),
+    ("seed", ["--chroma-url", "http://127.0.0.1:9", "stats"], {}, ["cannot reach Chroma server"]),
+    ("seed", ["--chroma-url", "ftp://x", "stats"], {}, ["bad setting chroma_url"]),
+    ("seed", ["ask", Q], {"RAGCHAT_TOP_K": "lots"}, ["bad setting top_k", "lots"]),
+    ("seed", ["ask", Q, "--top-k", "100000"], {}, ["bad setting top_k", "100000"]),
+    ("seed", ["ask", Q, "--top-k", "-5"], {}, ["bad setting top_k"]),
+    ("seed", ["ask", Q], {"RAGCHAT_TEMPERATURE": "-1"}, ["bad setting temperature"]),
+    ("seed", ["ask", Q], {"RAGCHAT_ANSWER_POLICY": "lenient"}, ["bad setting answer_policy"]),
+    ("seed", ["ask", Q], {"RAGCHAT_VERIFIER": "nli"}, ["bad setting verifier"]),
+    ("seed", ["ask", Q], {"RAGCHAT_MAX_TOKENS": "0"}, ["bad setting max_tokens"]),
+    ("seed", ["ingest"], {"RAGCHAT_CHUNK_SIZE": "100000"}, ["bad setting chunk_size"]),
+    ("seed", ["ingest"], {"RAGCHAT_MAX_FILE_MB": "0"}, ["bad setting max_file_mb"]),
+    ("seed", ["serve"], {"RAGCHAT_PORT": "70000"}, ["bad setting port"]),
+    ("seed", ["serve"], {"RAGCHAT_AUTH": "nopassword"}, ["bad setting auth"]),
+    ("seed", ["ask", "   "], {}, ["question is empty"]),
+    ("seed", ["ask", "\x1b[2J\x1b]0;title\x07"], {}, ["question is empty"]),
+    ("seed", ["ask", LONG], {}, ["characters long", "at most 2,000"]),
+    ("seed", ["eval", "{tmp}/missing.jsonl"], {}, ["missing.jsonl"]),
+]
+
+
+@pytest.mark.parametrize("where,args,env,needles", PROBES,
+                         ids=[f"{i}-{p[1][-1][:20]}" for i, p in enumerate(PROBES)])
+def test_every_bad_input_is_one_clear_line(seed_project, tmp_path, silent_port,
+                                           where, args, env, needles):
+    (tmp_path / "fake.gguf").write_text("this is not a model\n")
+    fill = {"port": silent_port, "tmp": tmp_path}
+    args = [a.format(**fill) if "{port}" in a or "{tmp}" in a else a for a in args]
+    env = {k: v.format(**fill) for k, v in env.items()}
+    r = run_cli(*args, cwd_dir=tmp_path if where == "empty" else seed_project, env=env,
+                timeout=120)
+    assert "Traceback" not in r.stderr, r.stderr[-1500:]
+    _one_line_error(r, *(n.format(**fill) for n in needles))
 
 
 def test_output_printed_while_the_model_loads_is_kept(tmp_path):
