@@ -63,6 +63,12 @@ def escape_markdown(text: str) -> str:
 _SCALE_WORD = re.compile(r"(?:thousand|million|billion|trillion|percent|bn|mn)$", re.I)
 
 
+def toast(message: str) -> str:
+    """A message for a pop-up (gr.Warning, gr.Error), which the page renders as
+    HTML: everything in it came from a file, a setting or a question."""
+    return html.escape(message, quote=False)
+
+
 def highlight(quote: str, support: str) -> str:
     """The escaped quote with its supporting words marked: words it shares
     with `support` (compared by their stems) and its figures."""
@@ -156,8 +162,9 @@ def build_app(engine: Engine):
     base = engine.settings
     uploads = base.index_dir / "uploads"
 
-    def engine_for(collection: str, backend: str | None = None, temperature: float | None = None):
-        overrides = {"collection": collection or base.collection}
+    def engine_for(collection: str, backend: str | None = None, temperature: float | None = None,
+                   **more):
+        overrides = {"collection": collection or base.collection, **more}
         if backend:
             overrides["llm"] = backend
         if temperature is not None:
@@ -165,7 +172,7 @@ def build_app(engine: Engine):
         try:
             return engine.variant(**overrides)
         except RagchatError as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(toast(str(e))) from None
 
     def collections() -> list[str]:
         try:
@@ -205,7 +212,7 @@ def build_app(engine: Engine):
             err = result["error"]
             chat[-1] = {"role": "assistant", "content": "*No answer: see the error message.*"}
             if isinstance(err, RagchatError):
-                raise gr.Error(str(err))
+                raise gr.Error(toast(str(err)))
             raise err
         a: Answer = result["answer"]
         chat[-1] = {"role": "assistant", "content": answer_markdown(a)}
@@ -218,7 +225,7 @@ def build_app(engine: Engine):
         saved, problems = [], []
         for f in files:
             try:
-                saved.append(save_upload(Path(getattr(f, "name", f)), uploads, base.max_upload_mb))
+                saved.append(save_upload(Path(getattr(f, "name", f)), uploads, base.max_file_mb))
             except RagchatError as e:
                 problems.append(str(e))
             except OSError as e:
@@ -231,7 +238,7 @@ def build_app(engine: Engine):
             try:
                 report = eng.ingest(saved, progress=report_progress)
             except RagchatError as e:
-                raise gr.Error(str(e)) from None
+                raise gr.Error(toast(str(e))) from None
             for s in report.added + report.updated:
                 lines.append(f"Indexed {escape_markdown(Path(s).name)}")
             for s in report.unchanged:
@@ -240,7 +247,7 @@ def build_app(engine: Engine):
                          for src, reason in report.failed.items()]
         for p in problems:
             lines.append(f"**Rejected** {escape_markdown(p)}")
-            gr.Warning(p)
+            gr.Warning(toast(p))
         return "\n\n".join(lines), figures_markdown(eng), None
 
     def on_reindex(collection: str, progress=gr.Progress()):
@@ -252,7 +259,7 @@ def build_app(engine: Engine):
         try:
             report = eng.reindex(progress=report_progress)
         except RagchatError as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(toast(str(e))) from None
         return escape_markdown(report.summary()), figures_markdown(eng)
 
     def on_collection(collection: str):
@@ -260,9 +267,11 @@ def build_app(engine: Engine):
 
     def api_ask(question: str, top_k: int = 0, collection: str = "") -> dict:
         """Answer one question; returns the whole Answer as JSON."""
+        # top_k goes through the settings, so it has the CLI's bounds and message
+        bounds = {"top_k": int(top_k)} if top_k else {}
         try:
-            eng = engine_for(collection)
-            return eng.ask(question, top_k=int(top_k) or None).to_dict()
+            eng = engine_for(collection, **bounds)
+            return eng.ask(question).to_dict()
         except RagchatError as e:
             raise gr.Error(str(e)) from None
 
@@ -288,7 +297,7 @@ def build_app(engine: Engine):
             collection = gr.Dropdown(collections(), value=base.collection, label="Collection",
                                      allow_custom_value=True, elem_id="collection")
             upload = gr.File(label=f"Add documents (.txt .md .pdf .html .docx, up to "
-                                   f"{base.max_upload_mb:g} MB each)",
+                                   f"{base.max_file_mb:g} MB each)",
                              file_count="multiple", file_types=sorted(loading.SUPPORTED),
                              elem_id="upload")
             upload_status = gr.Markdown(elem_id="upload-status")
@@ -348,7 +357,7 @@ def serve(settings: Settings, warm: bool = True) -> None:
                    + ("" if auth else " and no login is set (RAGCHAT_AUTH)"), err=True)
     demo.queue(default_concurrency_limit=4, max_size=64).launch(
         server_name=settings.host, server_port=settings.port, share=False, auth=auth,
-        show_error=True, max_file_size=f"{settings.max_upload_mb:g}mb",
+        show_error=True, max_file_size=f"{settings.max_file_mb:g}mb",
         footer_links=["api"], css=CSS, quiet=False,
         # System fonts: the default theme fetches web fonts, which an offline browser cannot.
         theme=gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],

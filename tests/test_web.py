@@ -182,3 +182,25 @@ def test_document_text_is_escaped_for_the_page():
     assert "<" not in escape_markdown("<script>alert(1)</script> *bold*")
     marked = highlight("<img src=x onerror=alert(1)> costs $50 billion", "How much does it cost?")
     assert "<img" not in marked and "&lt;img" in marked and "<mark>$50</mark>" in marked
+
+
+def test_error_pop_ups_render_markup_as_text(web, page):
+    """A collection name typed with markup is refused in a pop-up that shows the
+    markup as text: no element is created and no request is made."""
+    url, _ = web
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    page.click("#documents button.label-wrap")
+    name = '<img src=x onerror="window.__pwned = 3"><b>bold</b>'
+    box = page.locator("#collection input")
+    box.fill(name)
+    box.press("Enter")
+    page.wait_for_function(
+        "() => document.body.innerText.includes('bad setting collection')", timeout=30_000)
+    body = page.inner_text("body")
+    assert "<b>bold</b>" in body and "<img src=x" in body
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img[src=x], b:text('bold')").count() == 0
+    assert not [u for u in requested if u.rstrip("/").endswith("/x")]
