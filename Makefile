@@ -67,14 +67,14 @@ DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.75 --fail-under unanswe
 BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.93 --fail-under answerable_refused=0 \
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
 
-# The browser tests drive Debian's Chromium: installed here where apt may (root), else one
-# line says what to install.
+# The browser tests drive Debian's Chromium and the no-traffic test runs strace: installed
+# here where apt may (root), else one line says what to install.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@command -v chromium >/dev/null 2>&1 && command -v strace >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Chromium for the browser tests (apt-get)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Error: the browser tests need Chromium at /usr/bin/chromium (Debian: sudo apt-get install chromium)" >&2; exit 1; fi; }
+	    echo "Installing Chromium and strace for the tests (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium strace >/dev/null; \
+	  else echo "Error: the tests need Chromium at /usr/bin/chromium and strace (Debian: sudo apt-get install chromium strace)" >&2; exit 1; fi; }
 
 test: install browser
 	$(RAGCHAT) eval eval/seed_qa.jsonl --out eval/reports/seed_qa $(EVAL_GATE) --fail-under repeated_quotes=0

@@ -125,7 +125,8 @@ class OnnxEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        # ONNX Runtime's telemetry is on by default on some builds: off before any session.
+        # Telemetry: ORT_DISABLE_TELEMETRY (app.offline, before the import) is what stops
+        # it; the events switch is turned off as well.
         ort.disable_telemetry_events()
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.enable_truncation(MAX_WORD_PIECES)

@@ -20,6 +20,10 @@ _FORCED = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "DO_NOT_TRACK": "1",
     "LLAMA_INDEX_DISABLE_TELEMETRY": "1",
+    # ONNX Runtime (1.32 on Linux too) starts its 1DS telemetry when imported and sends
+    # to mobile.events.data.microsoft.com within seconds; only this variable, read
+    # before the import, stops it (disable_telemetry_events() does not).
+    "ORT_DISABLE_TELEMETRY": "1",
 }
 
 

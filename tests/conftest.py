@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -89,16 +90,18 @@ def server(args: list[str], ready_url: str, cwd_dir: Path | None = None, env=Non
     Its output goes to a file: a pipe nobody reads would fill and stall it."""
     with tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) as log:
         proc = subprocess.Popen(args, cwd=cwd_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                text=True)
+                                text=True, start_new_session=True)
     try:
         wait_http(ready_url, proc, Path(log.name))
         yield proc
-    finally:
-        proc.terminate()
+    finally:  # the whole process group: a wrapper (strace) and what it started
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         Path(log.name).unlink(missing_ok=True)
 
