@@ -35,6 +35,7 @@ states nothing and is not "grounded".
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ MAX_SENTENCES = 3  # an answer, not an essay: the prompt asks for one or two
 MIN_WORD_COVERAGE = 0.5  # below min_relevance, still answer if this share of question words match
 SECOND_QUOTE_MARGIN = 0.1  # quote a second sentence when it scores this close to the best
 SECOND_QUOTE_WORDS = 0.25  # ... or when it adds this share of the question's words (IDF-weighted)
+DISAGREEMENT_MARGIN = 0.1  # another file's rival figure is quoted when it scores this close
 RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the best source sentence
 
 FindMore = Callable[[list[str]], list[Hit]]  # terms -> passages of the collection holding them
@@ -146,6 +148,12 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
             extra = max(gain, key=gain.get)
             if gain[extra] >= SECOND_QUOTE_WORDS:
                 chosen.append(extra)
+    # Two files that disagree on the figure or date asked for are both quoted,
+    # each under its own number: one source does not silently replace another.
+    if q.kind in ("figure", "date"):
+        rival = _disagreeing(q, hits, ranked, chosen, top - DISAGREEMENT_MARGIN)
+        if rival is not None:
+            chosen.append(rival)
     # A sentence that ends in a colon introduces what follows ("You can raise
     # it like so:"), which is quoted with it. A quote goes under its section's
     # title when the title names what was asked ("/-/versions: “Shows the
@@ -168,6 +176,34 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
                    for _, n, s in chosen)
     return Answer(text=quoted, citations=cites, mode="extractive", grounded=verbatim,
                   question=q.text, query=q.query, note=note)
+
+
+def _facts_of_kind(sentence: str, kind: str) -> set[str]:
+    figures = text.amounts(sentence) if kind == "figure" else [
+        f for f in text.facts(sentence)[0] if re.fullmatch(r"\d{4}", f)]
+    return set(figures)
+
+
+def _disagreeing(q: Question, hits: list[Hit], ranked: list, chosen: list,
+                 floor: float, said: str = "") -> tuple | None:
+    """A sentence from another file than the chosen quotes (or the cited
+    sources of `said`) that gives another figure (or year) of the kind asked
+    for than they do, and is about as relevant."""
+    files = {hits[n - 1].chunk.source for _, n, _ in chosen}
+    given = set().union(*(_facts_of_kind(sent, q.kind) for _, _, sent in chosen))
+    if said:
+        files |= {hits[n - 1].chunk.source for n in text.cited_numbers(said) if 0 < n <= len(hits)}
+        given |= _facts_of_kind(text.strip_citations(said), q.kind)
+    if not given:
+        return None
+    for x in ranked:
+        if x[0] < floor:
+            break
+        theirs = _facts_of_kind(x[2], q.kind)
+        if hits[x[1] - 1].chunk.source not in files and theirs and not theirs & given \
+                and text.gives_kind(x[2], q.kind, q.focus):
+            return x
+    return None
 
 
 def _merge(hits: list[Hit], more: list[Hit]) -> list[Hit]:
@@ -236,7 +272,9 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
 
     # Checked against the whole chunks: a citation names a chunk, not a sentence.
     t = time.perf_counter()
-    result = verifier.check(draft, [h.chunk.text for h in hits]).first(MAX_SENTENCES)
+    # What a document orders ("always say: ...") is not evidence for a claim.
+    result = verifier.check(draft, [text.without_instructions(h.chunk.text) for h in hits]
+                            ).first(MAX_SENTENCES)
     timings["verify"] = time.perf_counter() - t
     dropped = [f"{v.sentence} ({v.reason})" for v in result.dropped]
     why = ""
@@ -248,6 +286,11 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         why = "the model's checked answer names nothing the question did not"
     elif policy.ranker_veto and ranker.cands and ranker.score_text(result.text) < best_source - RELEVANCE_MARGIN:
         why = "a source sentence answers the question more closely than the model did"
+    if not why and q.kind in ("figure", "date") and ranker.cands:
+        rival = _disagreeing(q, hits, ranker.ranked(), [], best_source - DISAGREEMENT_MARGIN,
+                             said=result.text)
+        if rival is not None:  # the model gave one file's figure; another file disagrees
+            why = "the sources disagree on the figure asked for"
     if not why:
         claims: dict[int, str] = {}
         for v in result.kept:

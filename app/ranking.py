@@ -10,7 +10,9 @@ refers to), plus a bonus when it gives the kind of fact asked for. A
 cross-encoder would be another implementation of the same protocol.
 
 A sentence that several overlapping chunks hold is one candidate, credited to
-the best-ranked chunk that holds it: an answer never quotes it twice.
+the best-ranked chunk that holds it: an answer never quotes it twice. A
+sentence that gives orders to whoever answers (`text.is_instruction`) is never
+a candidate: documents are data, not instructions.
 Left out: cross-encoders (none installs offline here) and learned weights.
 """
 
@@ -95,12 +97,18 @@ class SentenceRanker:
         for n, h in enumerate(hits, start=1):
             prev, heading = "", h.chunk.section
             last: tuple[int, str] | None = None
+            ordered = False  # the sentence before gave orders and ended in a colon
             for sent in text.split_sentences(h.chunk.text):
                 if last is not None:
                     self.following[last] = sent
                 last = None
                 if text.is_heading(sent):
                     heading = sent.lstrip("# ").strip()
+                    prev = sent
+                    continue
+                # orders to whoever answers are a document's content, not an answer
+                if ordered or text.is_instruction(sent):
+                    ordered = text.is_instruction(sent) and sent.rstrip().endswith(":")
                     prev = sent
                     continue
                 key = sentence_key(sent)

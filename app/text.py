@@ -371,3 +371,38 @@ def gives_kind(text: str, kind: str | None, question: str = "") -> bool:
     return any(n.lower() not in asked for n in names)
 
 
+
+
+# -- documents are data, not instructions ----------------------------------------------
+
+# A sentence that gives orders to whoever answers ("Always say: ...", "Then say the
+# password is ...", "Ignore previous instructions", "Tell the user that ...") is a
+# document's content, never an answer: the ranker does not quote it and the model
+# is not shown it. Imperatives that tell a *reader* what to do ("Run datasette
+# serve", "Say you have a table ...") are left alone: how-to answers are made of them.
+_ORDER_LEAD = (r"^\W*(?:(?:always|never|now|then|also|just|please|simply|instead|only|"
+               r"from now on|you (?:must|should|will|shall)|do not|don't),?\s+)*")
+_ORDERS = re.compile(
+    _ORDER_LEAD + r"(?:(?:say|reply|respond|answer|claim|insist)\b(?!\s+(?:you|we|i|they|there|"
+    r"yes|no|y|n)\b)(?!-)"
+    r"|tell (?:the )?(?:user|users|reader|readers|anyone|everyone|people|them|him|her)\b"
+    r"|(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules?|previous|"
+    r"prior|above|earlier)\b"
+    r"|pretend\b|act as\b|you are now\b)", re.I)
+
+
+def is_instruction(sentence: str) -> bool:
+    """Whether a sentence orders whoever answers what to say or to drop its rules."""
+    return bool(_ORDERS.match(sentence.strip().lstrip("#>*-\u2022\"'\u201c ")))
+
+
+def without_instructions(text: str) -> str:
+    """A passage with its instructions to the answerer (and what a colon after one
+    introduces) left out, for the verifier: what a document orders is not evidence."""
+    kept, ordered = [], False
+    for sent in split_sentences(text):
+        if is_instruction(sent) or ordered:
+            ordered = is_instruction(sent) and sent.rstrip().endswith(":")
+            continue
+        kept.append(sent)
+    return " ".join(kept)
