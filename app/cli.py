@@ -114,7 +114,8 @@ def render_answer(answer) -> str:
 
 
 def _ask_streaming(engine, question: str, history, top_k):
-    """Show the draft as it is generated (on a terminal), then the checked answer."""
+    """Show the draft as it is generated (on a terminal), labelled as unchecked and
+    cleared when the checked answer is printed."""
     if not sys.stdout.isatty():
         return engine.ask(question, history=history, top_k=top_k)
     from rich.console import Console
@@ -122,7 +123,7 @@ def _ask_streaming(engine, question: str, history, top_k):
     from rich.text import Text
 
     console = Console()
-    draft = Text(style="dim")
+    draft = Text("Draft, not yet checked: ", style="dim italic")  # replaced by the checked answer
     with Live(draft, console=console, transient=True, refresh_per_second=12) as live:
         def on_token(piece: str) -> None:
             draft.append(without_controls(piece))

@@ -206,7 +206,8 @@ def build_app(engine: Engine):
         draft = ""
         while (piece := tokens.get()) is not None:
             draft += piece
-            chat[-1] = {"role": "assistant", "content": escape_markdown(draft) + " ▌"}
+            chat[-1] = {"role": "assistant",  # replaced by the checked answer
+                        "content": "*Draft, not yet checked:* " + escape_markdown(draft) + " ▌"}
             yield chat, queries, "", gr.update()
         if "error" in result:
             err = result["error"]
