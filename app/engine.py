@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app import answering, embedding, offline, question as questions, text, verify
+from app import answering, embedding, loading, offline, question as questions, text, verify
 from app.errors import RagchatError
 from app.ingest import Progress, ingest
 from app.llm import LanguageModel, load_llm
@@ -182,12 +182,14 @@ class Engine:
         store = self.store
         col = store.open(embedding.embedder_name(self.settings))
         sources = sorted(store.manifest(col))
-        present = [Path(s) for s in sources if Path(s).is_file()]
+        base = self.settings.project_dir()
+        files = {s: loading.source_path(s, base) for s in sources}
+        present = [f for f in files.values() if f.is_file()]
         report = self.ingest(present, progress=progress) if present else IngestReport(
             total_chunks=col.count())
-        for s in sources:
-            if not Path(s).is_file():
-                report.failed[s] = f"{s}: file not found from {Path.cwd()}; its chunks are kept"
+        for s, f in files.items():
+            if not f.is_file():
+                report.failed[s] = f"{s}: file not found in {base}; its chunks are kept"
         return report
 
     def retrieve(self, query: str, top_k: int | None = None) -> list[Hit]:

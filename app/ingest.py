@@ -159,13 +159,14 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
     manifest = store.manifest(col)
     batch = max(1, min(WRITE_BATCH, store.max_batch_size()))
     limit = int(settings.max_file_mb * 1048576)
+    base = settings.project_dir()
 
     doc_embedder = None
     vector_store = None
     splitter = None
     seen: set[str] = set()
     for i, path in enumerate(files):
-        source = loading.source_name(path)
+        source = loading.source_name(path, base)
         seen.add(source)
         if progress:
             progress(i, len(files), source)
@@ -220,11 +221,12 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
         progress(len(files), len(files), "")
 
     for folder in folders:
-        prefix = loading.source_name(folder).rstrip("/") + "/"
+        prefix = loading.source_name(folder, base).rstrip("/") + "/"
         if prefix == "./":
             prefix = ""
         for source, entry in manifest.items():
-            if source.startswith(prefix) and source not in seen and not Path(source).exists():
+            if source.startswith(prefix) and source not in seen and not (
+                    loading.source_path(source, base).is_file()):
                 store.mark_pending()
                 for b in range(0, len(entry.ids), batch):
                     col.delete(ids=entry.ids[b:b + batch])

@@ -40,14 +40,22 @@ class Page:
     page: int | None = None
 
 
-def source_name(path: Path) -> str:
-    """How a file is named in the index: relative to the working directory when
-    it lies under it, else absolute. Always with forward slashes."""
+def source_name(path: Path, base: Path | None = None) -> str:
+    """How a file is named in the index: relative to `base` (the folder holding
+    the index, so that the name does not depend on where a command runs; the
+    working directory when not given) when it lies under it, else absolute.
+    Always with forward slashes."""
     p = path.resolve()
     try:
-        return p.relative_to(Path.cwd().resolve()).as_posix()
+        return p.relative_to((base or Path.cwd()).resolve()).as_posix()
     except ValueError:
         return p.as_posix()
+
+
+def source_path(source: str, base: Path) -> Path:
+    """The file a source name stands for (the inverse of `source_name`)."""
+    p = Path(source)
+    return p if p.is_absolute() else base / p
 
 
 def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str], dict[str, str]]:
@@ -56,7 +64,9 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
     Returns (files, folders, problems, skipped): the folders are remembered so
     that files gone from them can be removed from the index; `problems` maps a
     path given explicitly that cannot be used to its reason; `skipped` maps a
-    file found in a folder whose type is not read to the reason.
+    file found in a folder whose type is not read, or a link that leads out of
+    the folder (not followed), to the reason. A file reached twice (through a
+    link inside the folder) is listed once.
     """
     files: list[Path] = []
     folders: list[Path] = []
@@ -65,11 +75,15 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
     for path in paths:
         if path.is_dir():
             folders.append(path)
+            root = path.resolve()
             for f in sorted(path.rglob("*")):
                 rel = f.relative_to(path).parts
                 if any(part.startswith(".") for part in rel):
                     continue  # hidden files and folders (.git, .DS_Store)
                 if not f.is_file():
+                    continue
+                if not f.resolve().is_relative_to(root):
+                    skipped[f.as_posix()] = "a link to a file outside the folder, not followed"
                     continue
                 if f.suffix.lower() in SUPPORTED:
                     files.append(f)
@@ -85,6 +99,8 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
                 )
         else:
             problems[str(path)] = f"{path}: no such file or folder"
+    unique = {f.resolve(): f for f in reversed(files)}  # the first path to each file
+    files = [f for f in files if unique[f.resolve()] is f]
     return files, folders, problems, skipped
 
 

@@ -159,6 +159,10 @@ class Settings(BaseSettings):
         "is refused with one line naming it.",
     )
 
+    def project_dir(self) -> Path:
+        """The folder holding the index: source names are relative to it."""
+        return self.index_dir.resolve().parent
+
     @field_validator("collection")
     @classmethod
     def _chroma_name(cls, v: str) -> str:

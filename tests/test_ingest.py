@@ -250,3 +250,32 @@ def test_a_sphinx_reference_reads_as_the_title_of_the_section_it_names():
     text = " ".join(doc for doc, _ in _stored(_engine()).values())
     assert ("Disable streaming with allow_csv_stream, see Settings and the guide or unknown_label."
             in text)
+
+
+def test_links_out_of_a_folder_are_not_followed_and_links_inside_count_once(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("The vault code is 4321.\n")
+    docs = Path("docs")
+    docs.mkdir()
+    (docs / "notes.txt").write_text("The harbour bridge opened in 1932.\n")
+    (docs / "secret.txt").symlink_to(outside / "secret.txt")
+    (docs / "again.txt").symlink_to(Path("notes.txt"))
+    report = _engine().ingest([docs])
+    assert report.added == ["docs/again.txt"] or report.added == ["docs/notes.txt"]
+    assert "not followed" in report.skipped["docs/secret.txt"]
+    assert "secret.txt" in report.summary()
+    assert not any("4321" in d for d, _ in _stored(_engine()).values())
+
+
+def test_source_names_do_not_depend_on_the_working_directory(tmp_path):
+    docs = Path("docs")
+    docs.mkdir()
+    (docs / "notes.txt").write_text("The harbour bridge opened in 1932.\n")
+    Path("sub").mkdir()
+    first = run_cli("--index-dir", "idx", "ingest", "docs", cwd_dir=tmp_path)
+    second = run_cli("--index-dir", "../idx", "ingest", "../docs", cwd_dir=tmp_path / "sub")
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert "1 unchanged" in second.stdout and "1 in collection" in second.stdout
+    assert {m["source"] for _, m in _stored(Engine(Settings(index_dir=Path("idx")))).values()} == {
+        "docs/notes.txt"}
