@@ -356,8 +356,13 @@ def serve(settings: Settings, warm: bool = True) -> None:
     if not is_loopback(settings.host):
         click.echo(f"Warning: listening on {settings.host}: other machines can reach this chat"
                    + ("" if auth else " and no login is set (RAGCHAT_AUTH)"), err=True)
+    from starlette.middleware import Middleware
+
+    from app.guard import Guard
+
     demo.queue(default_concurrency_limit=4, max_size=64).launch(
         server_name=settings.host, server_port=settings.port, share=False, auth=auth,
+        app_kwargs={"middleware": [Middleware(Guard, login=auth is not None)]},
         show_error=True, max_file_size=f"{settings.max_file_mb:g}mb",
         footer_links=["api"], css=CSS, quiet=False,
         # System fonts: the default theme fetches web fonts, which an offline browser cannot.

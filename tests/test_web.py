@@ -204,3 +204,45 @@ def test_error_pop_ups_render_markup_as_text(web, page):
     assert page.evaluate("window.__pwned") is None
     assert page.locator("img[src=x], b:text('bold')").count() == 0
     assert not [u for u in requested if u.rstrip("/").endswith("/x")]
+
+
+def test_with_a_login_every_route_but_health_needs_it_and_guessing_is_throttled(seed_project, page):
+    import os
+
+    import httpx
+    from gradio_client import Client
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "RAGCHAT_AUTH": "ada:lovelace-42"}
+    args = [sys.executable, "-m", "app", "serve", "--port", str(port)]
+    with server(args, f"{base}/health", cwd_dir=seed_project, env=env):
+        anon = httpx.Client(base_url=base, timeout=30)
+        assert anon.get("/health").json() == {"status": "ok"}
+        for method, path in [("GET", "/gradio_api/heartbeat/abc"), ("POST", "/gradio_api/queue/join"),
+                             ("GET", "/gradio_api/queue/data?session_hash=abc"),
+                             ("POST", "/gradio_api/call/ask"), ("POST", "/gradio_api/upload"),
+                             ("GET", "/gradio_api/info"), ("GET", "/gradio_api/openapi.json"),
+                             ("GET", f"/gradio_api/file={seed_project}/{SEED_SOURCE}"),
+                             ("GET", "/gradio_api/file=/etc/passwd"), ("POST", "/gradio_api/run/predict")]:
+            r = anon.request(method, path)
+            assert r.status_code in (401, 403), (path, r.status_code, r.text[:200])
+            assert "billion" not in r.text
+        assert "billion" not in anon.get("/config").text  # the login form's stub only
+
+        # the login form works in the browser, and the API with the same login
+        page.goto(base + "/")
+        page.fill("input[type=text]", "ada")
+        page.fill("input[type=password]", "lovelace-42")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#question textarea", timeout=30_000)
+        answer = Client(base + "/", auth=("ada", "lovelace-42"), verbose=False).predict(
+            question=Q, api_name="/ask")
+        assert "$50 billion" in answer["text"]
+
+        guesser = httpx.Client(base_url=base, timeout=30)
+        codes = [guesser.post("/login", data={"username": "ada", "password": f"guess{i}"}).status_code
+                 for i in range(7)]
+        assert codes == [400] * 5 + [429, 429]
+        right = guesser.post("/login", data={"username": "ada", "password": "lovelace-42"})
+        assert right.status_code == 429 and right.headers["retry-after"] == "60"
