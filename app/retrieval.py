@@ -18,6 +18,7 @@ offline here) and metadata filters.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from app.embedding import OnnxEmbedder
@@ -27,6 +28,23 @@ from app.types import Hit
 RRF_K = 60
 CANDIDATES_PER_K = 3  # each retriever proposes this many candidates per requested hit
 BM25_TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # LlamaIndex BM25Retriever's default
+
+
+def _retrying(call, attempts: int = 4):
+    """A Chroma read, tried again when an ingest in another process changed the
+    index under it (embedded Chroma then fails with "Error finding id")."""
+    from app.errors import RagchatError
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as e:  # chromadb raises its InternalError or a bare one here
+            if "finding id" not in str(e).lower() and "not found" not in str(e).lower():
+                raise
+            if attempt == attempts - 1:
+                raise RagchatError("the index changed while it was searched (an ingest is "
+                                   "running); ask again") from None
+            time.sleep(0.2 * (attempt + 1))
 
 
 class HybridRetriever:
@@ -86,8 +104,9 @@ class HybridRetriever:
             return []
         qvec = self.embedder.embed([query])[0]
         n = min(self.size, top_k * CANDIDATES_PER_K)
-        dense = self.collection.query(query_embeddings=[qvec.tolist()], n_results=n,
-                                      include=["documents", "metadatas", "distances"])
+        dense = _retrying(lambda: self.collection.query(
+            query_embeddings=[qvec.tolist()], n_results=n,
+            include=["documents", "metadatas", "distances"]))
         fused: dict[str, float] = {}
         cosine: dict[str, float] = {}
         found: dict[str, tuple[str, dict]] = {}
