@@ -117,7 +117,9 @@ class Settings(BaseSettings):
         2048, ge=512, description="Context window (tokens) of the local model."
     )
     n_threads: int | None = Field(
-        None, ge=1, description="CPU threads for the local model; default: all cores."
+        None, ge=1, le=256,
+        description="CPU threads for the local model and the query embedder; default: the "
+        "model follows the cores free when each answer starts, the embedder uses all cores."
     )
     temperature: float = Field(
         0.0, ge=0, le=2, description="Sampling temperature for generation."
