@@ -136,21 +136,22 @@ def test_chat_in_the_browser(web, page, tmp_path):
                ("1-answer.png", "2-refused.png", "3-upload.png", "4-escaped.png"))
 
 
-def test_api_answers_concurrent_questions_each_with_its_own_facts(web):
+def test_api_answers_20_concurrent_questions_each_with_its_own_facts(web):
     from gradio_client import Client
 
     url, _ = web
     client = Client(url, verbose=False)
     cases = json.loads((ROOT / "eval" / "concurrent_questions.json").read_text())
+    asked = [list(cases)[i % len(cases)] for i in range(20)]  # 20 at once, each case 2-3 times
     t = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = {q: pool.submit(client.predict, question=q, api_name="/ask") for q in cases}
-        answers = {q: f.result(timeout=300) for q, f in futures.items()}
-    assert time.perf_counter() - t < 300
-    for q, fact in cases.items():
-        a = answers[q]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        futures = [(q, pool.submit(client.predict, question=q, api_name="/ask")) for q in asked]
+        answers = [(q, f.result(timeout=600)) for q, f in futures]
+    assert time.perf_counter() - t < 600
+    assert len(answers) == 20
+    for q, a in answers:
         assert a["question"] == q
-        assert fact in a["text"], (q, a["text"])
+        assert cases[q] in a["text"], (q, a["text"])
         assert a["citations"] and a["citations"][0]["chunk"]["source"] == SEED_SOURCE
 
 
