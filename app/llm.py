@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -92,17 +93,25 @@ def free_cores(samples: int = 3) -> int:
 
 
 class LocalLLM:
-    """A GGUF model run in-process by llama.cpp. With `n_threads` unset, each
-    generation uses as many threads as there are free cores when it starts."""
+    """A GGUF model run in-process by llama.cpp.
 
-    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None):
+    Up to `slots` answers are generated at once, each in a llama.cpp context of
+    its own (the model loaded again, about 100 MB for the default one), made
+    when a generation first finds every context busy; more wait for one. With
+    `n_threads` unset, a generation starts with as many threads as there are
+    free cores, and between tokens gives some back when other generations of
+    this process start (each gets an equal share of the cores), so that no
+    spinning OpenMP worker waits on a core another one holds.
+    """
+
+    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None,
+                 slots: int = 1):
         if not model_path.is_file():
             raise ModelMissingError(f"model file not found: {model_path} (set RAGCHAT_MODEL_PATH)")
         try:
             import llama_cpp._internals
             import llama_cpp.llama
             import llama_cpp.llama_chat_format
-            from llama_cpp import Llama
         except ImportError:
             raise ModelMissingError(
                 "llama-cpp-python is not installed (pip install llama-cpp-python)"
@@ -116,39 +125,72 @@ class LocalLLM:
         for module in (llama_cpp.llama, llama_cpp._internals, llama_cpp.llama_chat_format):
             module.suppress_stdout_stderr = _KeepStreams
         self.name = model_path.name
-        self._lock = threading.Lock()
+        self.path, self.n_ctx, self.slots = model_path, n_ctx, max(1, slots)
         self.fixed_threads = n_threads
-        self.threads = n_threads or cores()  # of the last generation
+        self.threads = n_threads or cores()  # of the last generation started
+        self._lock = threading.Lock()  # guards the pool and the counts below
+        self._free: queue.LifoQueue = queue.LifoQueue()
+        self._made = 1
+        self._active = 0
+        self.llama = self._load()
+        self._free.put(self.llama)
+
+    def _load(self):
+        from llama_cpp import Llama
+
         try:
-            self.llama = Llama(
-                model_path=str(model_path), n_ctx=n_ctx, n_threads=self.threads,
+            return Llama(
+                model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.threads,
                 n_threads_batch=self.threads,
                 flash_attn=True,  # about 20% faster prompt reading on a CPU
                 verbose=False,
             )
         except ValueError as e:
-            raise ModelMissingError(f"cannot load model {model_path}: {e}") from None
+            raise ModelMissingError(f"cannot load model {self.path}: {e}") from None
+
+    def _take(self):
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            make = self._made < self.slots
+            if make:
+                self._made += 1
+        return self._load() if make else self._free.get()
+
+    def _share(self) -> int:
+        """Threads for one generation while `self._active` run in this process."""
+        return max(1, cores() // max(1, self._active))
 
     def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
-        # One llama.cpp context serves one generation at a time.
-        with self._lock:
-            threads = self.fixed_threads or free_cores()
-            if threads != self.threads:
-                import llama_cpp
+        import llama_cpp
 
-                llama_cpp.llama_set_n_threads(self.llama._ctx.ctx, threads, threads)
-                self.threads = threads
+        llama = self._take()
+        with self._lock:
+            self._active += 1
+        try:
+            threads = self.fixed_threads or min(free_cores(), self._share())
+            self.threads = threads
+            llama_cpp.llama_set_n_threads(llama._ctx.ctx, threads, threads)
             try:
-                for part in self.llama.create_chat_completion(
+                for part in llama.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=temperature,
                     stream=True, seed=0,
                 ):
+                    if not self.fixed_threads and self._share() < threads:
+                        threads = self._share()  # another generation started beside this one
+                        llama_cpp.llama_set_n_threads(llama._ctx.ctx, threads, threads)
                     piece = part["choices"][0]["delta"].get("content")
                     if piece:
                         yield piece
             except ValueError as e:  # "Requested tokens (N) exceed context window of 2048"
                 raise RagchatError(f"{self.name}: {e}; ask a shorter question or lower "
                                    f"RAGCHAT_TOP_K") from None
+        finally:
+            with self._lock:
+                self._active -= 1
+            self._free.put(llama)
 
 
 class OpenAILLM:
@@ -195,7 +237,7 @@ def load_llm(settings: Settings) -> LanguageModel:
     match settings.llm:
         case "local":
             path = settings.model_path or default_model_path()
-            return LocalLLM(Path(path), settings.n_ctx, settings.n_threads)
+            return LocalLLM(Path(path), settings.n_ctx, settings.n_threads, settings.llm_slots)
         case "openai":
             return OpenAILLM(
                 settings.openai_base_url, settings.openai_model,

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         description="CPU threads for the local model and the query embedder; default: the "
         "model follows the cores free when each answer starts, the embedder uses all cores."
     )
+    llm_slots: int = Field(
+        2, ge=1, le=16,
+        description="Answers the local model generates at once, each in a llama.cpp context of "
+        "its own (about 100 MB more each for the default model, made when first needed).",
+    )
     temperature: float = Field(
         0.0, ge=0, le=2, description="Sampling temperature for generation."
     )

@@ -31,3 +31,34 @@ def test_threads_follow_the_free_cores():
     fixed = LocalLLM(default_model_path(), n_threads=2)
     "".join(fixed.stream([{"role": "user", "content": "Say hello."}], 4, 0.0))
     assert fixed.threads == 2  # a thread count that is set is kept
+
+
+def test_two_answers_are_generated_at_once_each_in_its_own_context():
+    import threading
+
+    llm = LocalLLM(default_model_path(), slots=2)
+    inside = threading.Barrier(2, timeout=60)
+    out: dict[str, str] = {}
+
+    def one(name: str, prompt: str) -> None:
+        pieces = []
+        for i, piece in enumerate(llm.stream([{"role": "user", "content": prompt}], 24, 0.0)):
+            if i == 0:
+                inside.wait()  # both generations are running at the same moment
+            pieces.append(piece)
+        out[name] = "".join(pieces)
+
+    threads = [threading.Thread(target=one, args=("a", "Name three colours.")),
+               threading.Thread(target=one, args=("b", "Count from one to five."))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    alone = "".join(llm.stream([{"role": "user", "content": "Name three colours."}], 24, 0.0))
+    import difflib
+
+    # each conversation's answer stays its own (greedy decoding; another thread count may
+    # round differently, so "the same as alone" is "nearly the same")
+    assert difflib.SequenceMatcher(None, out["a"], alone).ratio() > 0.8, (out["a"], alone)
+    assert out["b"] and out["b"] != out["a"]
+    assert llm._made == 2
