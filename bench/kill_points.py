@@ -101,9 +101,9 @@ def main() -> None:
         full = time.perf_counter() - t
         chunks, problems = check(work, "index-full", args.files)
         print(f"full ingest: {full:.1f} s, {chunks} chunks, problems: {problems or 'none'}")
-        ok = 0
+        ok = killed_n = 0
         for i in range(args.points):
-            at = full * (i + 0.5) / args.points
+            at = 0.9 * full * (i + 0.5) / args.points
             index = f"index-{i}"
             p = start(work, index)
             time.sleep(at)
@@ -115,6 +115,7 @@ def main() -> None:
             out, err = again.communicate()
             n, problems = check(work, index, args.files)
             ok += not problems and n == chunks
+            killed_n += killed
             print(f"kill at {at:6.1f} s ({'killed' if killed else 'had finished'}): next ingest "
                   f"rc={again.returncode}, {n} chunks, problems: {problems or 'none'} | "
                   f"{out.strip().splitlines()[-1] if out.strip() else err.strip()[-200:]}", flush=True)
@@ -124,7 +125,8 @@ def main() -> None:
         waited = sum("waiting for another ingest" in e for _, e in outs)
         print(f"two ingests at once: rc={a.returncode},{b.returncode}, {waited} waited, {n} chunks, "
               f"problems: {problems or 'none'}")
-        print(f"consistent after the next ingest: {ok} of {args.points} kill points; "
+        print(f"consistent after the next ingest: {ok} of {args.points} kill points "
+              f"({killed_n} killed mid-ingest, the rest had finished); "
               f"two at once: {'consistent' if not problems and n == chunks else 'NOT consistent'}")
 
 

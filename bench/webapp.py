@@ -27,12 +27,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app():
-    """Yield the URL of `ragchat serve` over a fresh index of seeds/; stop it after."""
+def running_app(**settings: str):
+    """Yield the URL of `ragchat serve` over a fresh index of seeds/, with `settings`
+    as RAGCHAT_* variables (llm_slots="1" is RAGCHAT_LLM_SLOTS=1); stop it after."""
     work = Path(tempfile.mkdtemp(prefix="ragchat-web-"))
     shutil.copytree(ROOT / "seeds", work / "seeds")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGCHAT_")}
     env.update(HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    env.update({f"RAGCHAT_{k.upper()}": v for k, v in settings.items()})
     subprocess.run([sys.executable, "-m", "app", "ingest"], cwd=work, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     port = _free_port()
