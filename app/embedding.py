@@ -135,10 +135,6 @@ class OnnxEmbedder:
         if threads:
             opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
-        # ONNX Runtime's pool threads spin after each run by default, holding a core the
-        # language model (which counts the free ones) and other processes could use.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
 
     def embed(self, texts: list[str]):

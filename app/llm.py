@@ -70,26 +70,39 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def free_cores(samples: int = 3) -> int:
-    """Cores not taken by other runnable threads right now, at least one.
+def _runnable_here() -> int:
+    """Threads of this process that are running or ready to run."""
+    n = 0
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        try:
+            n += stat.read_text().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):
+            pass
+    return n
 
-    From the kernel's count of runnable threads (/proc/loadavg, field 4): the
-    fewest seen over a few samples 1 ms apart, less the thread reading it.
-    llama.cpp's OpenMP workers spin while they wait for each other, so a
-    worker on a core another process holds stalls every token (measured 15
-    to 50 times slower); fewer threads than cores is the cure.
+
+def free_cores(samples: int = 3) -> int:
+    """Cores not taken by other processes right now, at least one.
+
+    From the kernel's count of runnable threads (/proc/loadavg, field 4) less
+    this process's own (its generations share the cores among themselves, see
+    `LocalLLM`): the fewest seen over a few samples 1 ms apart. llama.cpp's
+    OpenMP workers spin while they wait for each other, so a worker on a core
+    another process holds stalls every token (measured 15 to 50 times slower);
+    fewer threads than cores is the cure.
     """
     n = cores()
     try:
         seen = []
         for i in range(samples):
             with open("/proc/loadavg") as f:
-                seen.append(int(f.read().split()[3].split("/")[0]))
+                total = int(f.read().split()[3].split("/")[0])
+            seen.append(total - _runnable_here())
             if i < samples - 1:
                 time.sleep(0.001)
     except (OSError, ValueError, IndexError):
         return n
-    return max(1, min(n, n - (min(seen) - 1)))
+    return max(1, min(n, n - max(0, min(seen))))
 
 
 class LocalLLM:

@@ -206,3 +206,45 @@ def test_a_long_single_line_file_is_split_in_linear_time_and_a_too_big_one_refus
     assert report.failed["big.txt"] == (
         f"big.txt: {size:.1f} MB is over the {limit:g} MB limit (RAGCHAT_MAX_FILE_MB)")
     assert assert_consistent() > 300  # more chunks than one write batch, all written
+
+
+def test_a_folder_with_a_malformed_docx_and_a_too_big_file_lands_every_good_file(tmp_path):
+    import zipfile
+
+    docs = Path("docs")
+    _corpus(docs, 3)
+    with zipfile.ZipFile(docs / "broken.docx", "w") as z:  # a real zip, its XML cut short
+        z.writestr("[Content_Types].xml", "<?xml version='1.0'?><Types></Types>")
+        z.writestr("word/document.xml", "<?xml version='1.0'?><w:document><w:body><w:p>")
+    (docs / "big.txt").write_text("word " * 100_000)  # 0.5 MB
+    r = subprocess.run([sys.executable, "-m", "app", "--index-dir", "idx", "ingest", "docs"],
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "RAGCHAT_MAX_FILE_MB": "0.25"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    errors = r.stderr.strip().splitlines()
+    assert len(errors) == 2 and all(e.startswith("Error: docs/") for e in errors), errors
+    assert any("broken.docx" in e for e in errors) and any("0.25 MB limit" in e for e in errors)
+    assert r.stdout.startswith("3 added")
+    assert assert_consistent() >= 3
+
+
+def test_questions_are_answered_while_an_ingest_runs():
+    """`ask` in new processes during a long ingest: every one answers, none fails."""
+    _corpus(Path("docs"), 150)
+    Path("docs/orion.txt").write_text(ORION.format(42))
+    r = subprocess.run([sys.executable, "-m", "app", "--index-dir", "idx", "ingest",
+                        "docs/orion.txt"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    proc = _ingest_process("docs")
+    runs = []
+    while proc.poll() is None and len(runs) < 12:
+        runs.append(subprocess.run(
+            [sys.executable, "-m", "app", "--index-dir", "idx", "ask", "What is the Orion budget?"],
+            capture_output=True, text=True, timeout=300))
+    proc.communicate(timeout=400)
+    assert proc.returncode == 0
+    assert len(runs) >= 2
+    for run in runs:
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-1500:]
+        assert "42 million" in run.stdout
+    assert_consistent()
