@@ -200,7 +200,9 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
 
             vector_store = ChromaVectorStore(chroma_collection=col)
         nodes = split_pages(splitter, pages, source, fhash)
-        store.mark_pending()  # from the first write until the BM25 index matches again
+        # pending from the first write until the BM25 index matches again; a changed
+        # file's replacement is recorded step by step, for the repair after a crash
+        store.mark_pending((source, fhash, "adding") if old else None)
         for b in range(0, len(nodes), batch):
             part = nodes[b:b + batch]
             vectors = doc_embedder.get_text_embedding_batch([n.get_content() for n in part])
@@ -210,6 +212,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
                 col.modify(metadata={**(col.metadata or {}), "dimension": len(vectors[0])})
             vector_store.add(part)  # upsert: ids are stable for unchanged chunks
         if old:
+            store.mark_pending((source, fhash, "deleting"))
             stale = sorted(set(old.ids) - {n.id_ for n in nodes})
             for b in range(0, len(stale), batch):
                 col.delete(ids=stale[b:b + batch])

@@ -51,9 +51,22 @@ class HybridRetriever:
     def __init__(self, store: Store, collection: Any, embedder: OnnxEmbedder):
         self.collection = collection
         self.embedder = embedder
+        self.store = store
         self.bm25 = store.load_bm25(collection)
         self.size = collection.count()
         self._stemmer = None
+        self._indexed: set[str] | None = None
+
+    def _last_consistent(self) -> set[str] | None:
+        """While an ingest writes, the ids of the last consistent state (those the
+        current BM25 version was built from): Chroma already holds some of the new
+        chunks and may not yet have dropped a changed file's old ones, and a
+        question must not see both. None when no ingest is running."""
+        if not self.store.ingest_running():
+            return None
+        if self._indexed is None:
+            self._indexed = {doc["node_id"] for doc in self.bm25.corpus} if self.bm25 else set()
+        return self._indexed
 
     def _keyword(self, query: str, n: int) -> list[tuple[str, str, dict]]:
         """(id, text, metadata) of the best BM25 matches with a positive score."""
@@ -104,9 +117,13 @@ class HybridRetriever:
             return []
         qvec = self.embedder.embed([query])[0]
         n = min(self.size, top_k * CANDIDATES_PER_K)
+        frozen = self._last_consistent()
         dense = _retrying(lambda: self.collection.query(
-            query_embeddings=[qvec.tolist()], n_results=n,
+            query_embeddings=[qvec.tolist()], n_results=n if frozen is None else 2 * n,
             include=["documents", "metadatas", "distances"]))
+        if frozen is not None:  # an ingest is writing: the state before it, nothing newer
+            dense = {key: [[v for cid, v in zip(dense["ids"][0], dense[key][0]) if cid in frozen]]
+                     for key in ("ids", "documents", "metadatas", "distances")}
         fused: dict[str, float] = {}
         cosine: dict[str, float] = {}
         found: dict[str, tuple[str, dict]] = {}

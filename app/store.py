@@ -203,11 +203,32 @@ class Store:
     def _pending(self) -> Path:
         return self.settings.index_dir / "bm25" / f"{self.name}.pending"
 
-    def mark_pending(self) -> None:
+    def mark_pending(self, replacing: tuple[str, str, str] | None = None) -> None:
+        """Mark the BM25 index pending; `replacing` is (source, new content hash,
+        "adding" or "deleting") while a changed file is replaced, for the repair
+        after a crash (`_drop_superseded`)."""
         p = self._pending()
-        if not p.exists():
-            p.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(p, str(os.getpid()))
+        if replacing is None and p.exists():
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        mark: dict = {"pid": os.getpid()}
+        if replacing:
+            mark.update(zip(("source", "hash", "step"), replacing))
+        write_atomic(p, json.dumps(mark))
+
+    def ingest_running(self) -> bool:
+        """Whether an ingest (in this process or another) is writing now."""
+        from filelock import Timeout
+
+        if not self._pending().exists():
+            return False
+        lock = self._lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
 
     def _heal_if_abandoned(self, col: Any) -> bool:
         """Rebuild the BM25 index when an ingest died and left it pending.
@@ -223,10 +244,31 @@ class Store:
             return False
         try:
             if self._pending().exists():
+                self._drop_superseded(col)
                 self.sync_bm25(col, force=True)
             return True
         finally:
             lock.release()
+
+    def _drop_superseded(self, col: Any) -> None:
+        """After a crash while a changed file was replaced (the pending mark names
+        it, its new content hash, and the step): cut short while its new chunks
+        were written, delete those (its old version stays whole, and the next
+        ingest writes the new one again); cut short before its old chunks were
+        all deleted, delete the rest of them. Either way no question is answered
+        from two versions of one file."""
+        try:
+            mark = json.loads(self._pending().read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(mark, dict) or mark.get("step") not in ("adding", "deleting"):
+            return
+        got = col.get(where={"source": mark["source"]}, include=["metadatas"])
+        new = mark["hash"]
+        doomed = [cid for cid, m in zip(got["ids"], got["metadatas"])
+                  if (m.get("file_hash") == new) == (mark["step"] == "adding")]
+        for b in range(0, len(doomed), 1000):
+            col.delete(ids=doomed[b:b + 1000])
 
     # -- BM25 ----------------------------------------------------------------
     def bm25_dir(self) -> Path:

@@ -151,10 +151,43 @@ def test_crash_between_writing_a_changed_file_and_deleting_its_old_chunks(monkey
         m.setattr(chroma_collection.Collection, "delete", crash)
         with pytest.raises(KeyboardInterrupt):
             Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
-    report = Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
-    assert report.updated == ["orion.txt"]  # not "unchanged": old chunks were still there
+    # the next question heals: the old text the file no longer holds is gone
+    served = _served("What is the Orion budget?")
+    assert any("99 million" in t for t in served) and not any("11 million" in t for t in served)
+    Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
     assert assert_consistent() == 1
     assert not any("11 million" in t for t in _served("What is the Orion budget?"))
+
+
+def test_crash_while_a_changed_file_is_written_leaves_its_old_version_whole(monkeypatch):
+    from app import ingest as ingest_module
+
+    Path("orion.txt").write_text(ORION.format(11))
+    Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
+    Path("orion.txt").write_text(ORION.format(99) + _prose(random.Random(5), 400))
+    monkeypatch.setattr(ingest_module, "WRITE_BATCH", 8)
+    real_add = None
+
+    def crash_after_first_batch(self, nodes, **kw):
+        nonlocal real_add
+        if real_add == "done":
+            raise KeyboardInterrupt  # as if killed with part of the new chunks written
+        real_add = "done"
+        return original(self, nodes, **kw)
+
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    original = ChromaVectorStore.add
+    with monkeypatch.context() as m:
+        m.setattr(ChromaVectorStore, "add", crash_after_first_batch)
+        with pytest.raises(KeyboardInterrupt):
+            Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
+    # the next question serves the old version whole, not a mix
+    served = _served("What is the Orion budget?")
+    assert any("11 million" in t for t in served) and not any("99 million" in t for t in served)
+    report = Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
+    assert report.updated == ["orion.txt"]  # the new version is written again, whole
+    assert assert_consistent() > 8
 
 
 def test_crash_while_writing_the_keyword_index(monkeypatch):
@@ -248,3 +281,38 @@ def test_questions_are_answered_while_an_ingest_runs():
         assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-1500:]
         assert "42 million" in run.stdout
     assert_consistent()
+
+
+def test_while_an_ingest_writes_questions_see_the_state_before_it(monkeypatch):
+    """An ingest paused between writing a changed file's new chunks and deleting
+    its old ones: a question sees the old text only, never both; after it, the new."""
+    import threading
+
+    import chromadb.api.models.Collection as chroma_collection
+
+    Path("orion.txt").write_text(ORION.format(11))
+    Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
+    Path("orion.txt").write_text(ORION.format(99))
+    paused, go = threading.Event(), threading.Event()
+    real_delete = chroma_collection.Collection.delete
+
+    def slow_delete(self, *a, **k):
+        paused.set()
+        go.wait(60)
+        return real_delete(self, *a, **k)
+
+    monkeypatch.setattr(chroma_collection.Collection, "delete", slow_delete)
+    writer = threading.Thread(target=Engine(Settings(index_dir=Path("idx"))).ingest,
+                              args=([Path("orion.txt")],))
+    writer.start()
+    try:
+        assert paused.wait(120)
+        during = _served("What is the Orion budget?")
+        assert any("11 million" in t for t in during)
+        assert not any("99 million" in t for t in during)
+    finally:
+        go.set()
+        writer.join(120)
+    after = _served("What is the Orion budget?")
+    assert any("99 million" in t for t in after) and not any("11 million" in t for t in after)
+    assert assert_consistent() == 1

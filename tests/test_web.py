@@ -241,6 +241,15 @@ def test_with_a_login_every_route_but_health_needs_it_and_guessing_is_throttled(
             question=Q, api_name="/ask")
         assert "$50 billion" in answer["text"]
 
+        # signed in, the file route still serves only what ragchat put there
+        user = httpx.Client(base_url=base, timeout=30)
+        assert user.post("/login", data={"username": "ada", "password": "lovelace-42"}).status_code == 200
+        assert user.get("/gradio_api/info").status_code == 200  # the session works
+        for path in ("/etc/passwd", f"{seed_project}/index/chroma/chroma.sqlite3",
+                     f"{seed_project}/{SEED_SOURCE}"):
+            r = user.get(f"/gradio_api/file={path}")
+            assert r.status_code in (403, 404), (path, r.status_code)
+
         guesser = httpx.Client(base_url=base, timeout=30)
         codes = [guesser.post("/login", data={"username": "ada", "password": f"guess{i}"}).status_code
                  for i in range(7)]
