@@ -216,16 +216,23 @@ class Store:
             mark.update(zip(("source", "hash", "step"), replacing))
         write_atomic(p, json.dumps(mark))
 
-    def ingest_running(self) -> bool:
-        """Whether an ingest (in this process or another) is writing now."""
+    def _free_lock(self) -> Any | None:
+        """The ingest lock, held, when no ingest holds it; else None."""
         from filelock import Timeout
 
-        if not self._pending().exists():
-            return False
         lock = self._lock()
         try:
             lock.acquire(timeout=0)
         except Timeout:
+            return None
+        return lock
+
+    def ingest_running(self) -> bool:
+        """Whether an ingest (in this process or another) is writing now."""
+        if not self._pending().exists():
+            return False
+        lock = self._free_lock()
+        if lock is None:
             return True
         lock.release()
         return False
@@ -233,14 +240,10 @@ class Store:
     def _heal_if_abandoned(self, col: Any) -> bool:
         """Rebuild the BM25 index when an ingest died and left it pending.
         False while an ingest runs (its pending mark is not abandoned)."""
-        from filelock import Timeout
-
         if not self._pending().exists():
             return False
-        lock = self._lock()
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+        lock = self._free_lock()
+        if lock is None:
             return False
         try:
             if self._pending().exists():
