@@ -74,11 +74,6 @@ class Sections:
         return line.lstrip("#").strip()[:200]
 
 
-def section_at(text: str, start: int) -> str:
-    """The title of the last heading line before `start`."""
-    return Sections(text).at(start)
-
-
 def blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[tuple[int, str]]:
     """(offset, piece) of `text` in pieces of at most `size` characters, each cut
     at the last paragraph, line, sentence or word break of its second half
