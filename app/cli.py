@@ -16,6 +16,7 @@ import click
 
 from app import offline
 from app.errors import RagchatError
+from app.render import answer_text
 from app.text import without_controls
 
 
@@ -94,25 +95,6 @@ def ingest(ctx, paths, chunk_size, chunk_overlap):
         ctx.exit(1)
 
 
-def _render_sources(answer) -> str:
-    lines = []
-    for c in answer.citations:
-        where = f", page {c.chunk.page}" if c.chunk.page else ""
-        quote = " ".join(c.quote.split())
-        if len(quote) > 240:
-            quote = quote[:239] + "…"
-        lines.append(f"[{c.n}] {c.chunk.source}{where}, chars {c.chunk.start}-{c.chunk.end} "
-                     f"(score {c.score:.2f}): \u201c{quote}\u201d")
-    return "\n".join(lines)
-
-
-def render_answer(answer) -> str:
-    head = f"(Quoted from the sources: {answer.note}.)\n" if answer.mode == "extractive" else ""
-    label = "Closest sources:" if answer.mode == "refused" else "Sources:"
-    sources = _render_sources(answer)
-    return f"{head}{answer.text}\n\n{label}\n{sources}" if sources else f"{head}{answer.text}"
-
-
 def _ask_streaming(engine, question: str, history, top_k):
     """Show the draft as it is generated (on a terminal), labelled as unchecked and
     cleared when the checked answer is printed."""
@@ -148,7 +130,7 @@ def ask(ctx, question, as_json, top_k, llm):
         say(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:
         answer = _ask_streaming(engine, question, (), None)
-        say(render_answer(answer))
+        say(answer_text(answer))
 
 
 @cli.command()
@@ -188,7 +170,7 @@ def chat(ctx, top_k, llm):
             continue
         if answer.query != question:
             say(f"(searched for: {answer.query})")
-        say(render_answer(answer) + "\n")
+        say(answer_text(answer) + "\n")
         history.append(answer.query)
 
 
