@@ -46,6 +46,16 @@ def condense(question: str, history: Sequence[str]) -> str:
     return f"{previous} {question}"
 
 
+def retrieval_history(questions: Sequence[str]) -> list[str]:
+    """Earlier questions of a conversation, oldest first, as each was retrieved:
+    what the web chat keeps in its state, rebuilt from the questions alone (the
+    OpenAI-compatible API receives only the messages)."""
+    history: list[str] = []
+    for q in questions:
+        history.append(condense(" ".join(text.without_controls(q).split()), history))
+    return history
+
+
 class _Parts:
     """The heavy parts, shared by an engine and its variants (another
     collection, backend or temperature): one Chroma client per store, one
@@ -73,6 +83,7 @@ class Engine:
             return self
         current = self.settings.model_dump()
         current["openai_api_key"] = self.settings.openai_api_key.get_secret_value()
+        current["api_key"] = self.settings.api_key.get_secret_value()
         return Engine(load_settings(**{**current, **overrides}), self._parts)
 
     # -- parts, built on first use -----------------------------------------

@@ -7,7 +7,9 @@ it never slows down password guessing. `Guard` is an ASGI middleware given to
 Gradio's FastAPI app (`launch(app_kwargs={"middleware": ...})`); with a login
 set it lets through, without a session, only what the login form itself needs
 (the page shell, its assets, the config that says a login is required, the
-login call) and `/health`; everything else needs Gradio's session cookie. A
+login call) and `/health`; everything else needs Gradio's session cookie, but
+the OpenAI-compatible API (`/v1`) checks its own bearer token when one is set
+(RAGCHAT_API_KEY). A
 client address that fails to log in `MAX_FAILURES` times within `WINDOW`
 seconds gets 429 on the login route until the window has passed.
 """
@@ -31,9 +33,10 @@ OPEN_EXACT = {"/", "/login", "/login/", "/config", "/config/"}
 
 
 class Guard:
-    def __init__(self, app, login: bool = False, clock=time.monotonic):
+    def __init__(self, app, login: bool = False, api_key: bool = False, clock=time.monotonic):
         self.app = app
         self.login = login
+        self.api_key = api_key  # /v1 checks its own bearer token (app.openai_api)
         self.clock = clock
         self.failures: dict[str, deque] = defaultdict(deque)
         self.lock = threading.Lock()
@@ -44,7 +47,7 @@ class Guard:
         path = scope.get("path", "")
         if path == "/health":
             return await _reply(send, 200, {"status": "ok"})
-        if not self.login:
+        if not self.login or (self.api_key and (path == "/v1" or path.startswith("/v1/"))):
             return await self.app(scope, receive, send)
         client = (scope.get("client") or ("?", 0))[0]
         if path.rstrip("/") == "/login" and scope.get("method") == "POST":
@@ -54,6 +57,11 @@ class Guard:
             return await self.app(scope, receive, self._watching(send, client))
         if path in OPEN_EXACT or path.startswith(OPEN) or self._signed_in(scope):
             return await self.app(scope, receive, send)
+        if path == "/v1" or path.startswith("/v1/"):  # in the shape OpenAI clients read
+            return await _reply(send, 401, {"error": {
+                "message": "Not authenticated: log in to the web chat, or set RAGCHAT_API_KEY "
+                           "on the server and send it as a bearer token",
+                "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
         return await _reply(send, 401, {"detail": "Not authenticated"})
 
     def _signed_in(self, scope) -> bool:

@@ -160,6 +160,11 @@ class Settings(BaseSettings):
         None,
         description="'user:password' required to open the web chat; unset means no login.",
     )
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token required by the OpenAI-compatible API (/v1) of `ragchat "
+        "serve`; empty means the API is open, or behind the web login when auth is set.",
+    )
     max_file_mb: float = Field(
         25.0, gt=0, le=1024,
         description="Largest file ingested, from the CLI or a web upload, in MB; a bigger one "

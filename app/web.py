@@ -357,12 +357,21 @@ def serve(settings: Settings, warm: bool = True) -> None:
         click.echo(f"Warning: listening on {settings.host}: other machines can reach this chat"
                    + ("" if auth else " and no login is set (RAGCHAT_AUTH)"), err=True)
     from starlette.middleware import Middleware
+    from starlette.routing import Mount
 
     from app.guard import Guard
+    from app.openai_api import build_api
+
+    api_key = bool(settings.api_key.get_secret_value())
+    if not is_loopback(settings.host) and not api_key and not auth:
+        click.echo("Warning: the OpenAI-compatible API (/v1) is open too: set RAGCHAT_API_KEY",
+                   err=True)
 
     demo.queue(default_concurrency_limit=4, max_size=64).launch(
         server_name=settings.host, server_port=settings.port, share=False, auth=auth,
-        app_kwargs={"middleware": [Middleware(Guard, login=auth is not None)]},
+        # The OpenAI-compatible API shares the port: mounted before Gradio's own routes.
+        app_kwargs={"middleware": [Middleware(Guard, login=auth is not None, api_key=api_key)],
+                    "routes": [Mount("/v1", app=build_api(engine))]},
         show_error=True, max_file_size=f"{settings.max_file_mb:g}mb",
         footer_links=["api"], css=CSS, quiet=False,
         # System fonts: the default theme fetches web fonts, which an offline browser cannot.

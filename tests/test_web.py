@@ -225,7 +225,8 @@ def test_with_a_login_every_route_but_health_needs_it_and_guessing_is_throttled(
                              ("POST", "/gradio_api/call/ask"), ("POST", "/gradio_api/upload"),
                              ("GET", "/gradio_api/info"), ("GET", "/gradio_api/openapi.json"),
                              ("GET", f"/gradio_api/file={seed_project}/{SEED_SOURCE}"),
-                             ("GET", "/gradio_api/file=/etc/passwd"), ("POST", "/gradio_api/run/predict")]:
+                             ("GET", "/gradio_api/file=/etc/passwd"), ("POST", "/gradio_api/run/predict"),
+                             ("GET", "/v1/models"), ("POST", "/v1/chat/completions")]:
             r = anon.request(method, path)
             assert r.status_code in (401, 403), (path, r.status_code, r.text[:200])
             assert "billion" not in r.text
@@ -245,6 +246,9 @@ def test_with_a_login_every_route_but_health_needs_it_and_guessing_is_throttled(
         user = httpx.Client(base_url=base, timeout=30)
         assert user.post("/login", data={"username": "ada", "password": "lovelace-42"}).status_code == 200
         assert user.get("/gradio_api/info").status_code == 200  # the session works
+        # without RAGCHAT_API_KEY, the OpenAI-compatible API is behind the same login
+        assert anon.get("/v1/models").json()["error"]["code"] == "invalid_api_key"
+        assert [m["id"] for m in user.get("/v1/models").json()["data"]] == ["ragchat"]
         for path in ("/etc/passwd", f"{seed_project}/index/chroma/chroma.sqlite3",
                      f"{seed_project}/{SEED_SOURCE}"):
             r = user.get(f"/gradio_api/file={path}")
