@@ -158,7 +158,8 @@ class Settings(BaseSettings):
     port: int = Field(7860, ge=1, le=65535, description="Port of the web chat.")
     auth: str | None = Field(
         None,
-        description="'user:password' required to open the web chat; unset means no login.",
+        description="'user:password' required to open the web chat (several users: "
+        "'ada:secret1,bob:secret2', each with their own conversations); unset means no login.",
     )
     api_key: SecretStr = Field(
         SecretStr(""),

@@ -63,6 +63,16 @@ class Answer:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Answer:
+        """The Answer `to_dict` gave (as JSON carried it)."""
+        return cls(**{
+            **d,
+            "citations": [Citation(**{**c, "chunk": Chunk(**c["chunk"])}) for c in d["citations"]],
+            "retrieved": [Hit(**{**h, "chunk": Chunk(**h["chunk"])})
+                          for h in d.get("retrieved", [])],
+        })
+
 
 @dataclass
 class IngestReport:

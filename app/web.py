@@ -5,16 +5,20 @@ Each callback calls one engine method and renders what comes back: `ask`
 the checked answer and its source cards), `ingest` for uploads, `reindex`,
 `stats`. Engine errors become `gr.Error` messages. Everything that came from a
 document or a model is escaped before it reaches the page, so a document
-holding `<script>` shows those characters and runs nothing. Per-session state
-is only the list of earlier questions (as retrieved); the queue serves several
-sessions at once and the engine serialises what must be serialised.
+holding `<script>` shows those characters and runs nothing. Conversations are
+kept in SQLite under the index folder (`app.conversations`), listed last used
+first, titled by their first question, and can be reopened, renamed and
+deleted; with a login they belong to the user who logged in. Per-session state
+is the shown conversation's id and its earlier questions (as retrieved); the
+queue serves several sessions at once and the engine serialises what must be
+serialised.
 
-Left out: user accounts beyond one shared login, deleting documents from the
-browser, and editing earlier turns.
+Left out: user accounts beyond the configured login, deleting documents from
+the browser, and editing earlier turns.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Gradio finds the `gr.Request` parameter of a
+# callback by its annotation, which must be the class itself.
 import hashlib
 import html
 import queue
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from app import loading, offline
 from app import text as lang
+from app.conversations import Conversations
 from app.engine import Engine
 from app.errors import RagchatError
 from app.settings import Settings
@@ -36,6 +41,7 @@ MODE_LABEL = {
     "extractive": "Quoted from your documents",
     "refused": "Not found in your documents",
 }
+EMPTY_SOURCES = "<p>Sources for each answer appear here.</p>"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 CSS = """
@@ -161,6 +167,7 @@ def build_app(engine: Engine):
 
     base = engine.settings
     uploads = base.index_dir / "uploads"
+    convs = Conversations(base.index_dir)
 
     def engine_for(collection: str, backend: str | None = None, temperature: float | None = None,
                    **more):
@@ -181,15 +188,29 @@ def build_app(engine: Engine):
             names = []
         return names if base.collection in names else [base.collection, *names]
 
+    def owner(request: gr.Request | None) -> str:
+        """Whose conversations: the logged-in user, or "" without a login."""
+        return (getattr(request, "username", None) or "") if request else ""
+
+    def listing(request: gr.Request | None, value: str | None = None):
+        try:
+            choices = [(title, ident) for ident, title in convs.listed(owner(request))]
+        except RagchatError as e:
+            gr.Warning(toast(str(e)))
+            choices = []
+        return gr.update(choices=choices, value=value)
+
     def respond(message: str, chat: list, queries: list, collection: str, top_k: float,
-                backend: str, temperature: float) -> Iterator:
+                backend: str, temperature: float, conversation: str | None,
+                request: gr.Request) -> Iterator:
         message = (message or "").strip()
         if not message:
             raise gr.Error("Type a question first.")
         eng = engine_for(collection, backend, temperature)
         chat = list(chat or []) + [{"role": "user", "content": escape_markdown(message)},
                                    {"role": "assistant", "content": "*Searching your documents…*"}]
-        yield chat, queries, "", gr.update()
+        same = gr.update(), gr.update()  # the conversation and the list, until the answer
+        yield chat, queries, "", gr.update(), *same
         tokens: queue.Queue = queue.Queue()
         result: dict = {}
 
@@ -208,7 +229,7 @@ def build_app(engine: Engine):
             draft += piece
             chat[-1] = {"role": "assistant",  # replaced by the checked answer
                         "content": "*Draft, not yet checked:* " + escape_markdown(draft) + " ▌"}
-            yield chat, queries, "", gr.update()
+            yield chat, queries, "", gr.update(), *same
         if "error" in result:
             err = result["error"]
             chat[-1] = {"role": "assistant", "content": "*No answer: see the error message.*"}
@@ -217,7 +238,47 @@ def build_app(engine: Engine):
             raise err
         a: Answer = result["answer"]
         chat[-1] = {"role": "assistant", "content": answer_markdown(a)}
-        yield chat, [*queries, a.query], "", source_cards(a)
+        who = owner(request)
+        try:  # kept, so that a reload or a restart finds it
+            if not conversation:
+                conversation = convs.start(who, message, eng.settings.collection)
+            convs.add(conversation, who, message, a)
+        except RagchatError as e:
+            gr.Warning(toast(str(e)))
+        yield (chat, [*queries, a.query], "", source_cards(a), conversation,
+               listing(request, conversation))
+
+    def reopen(ident: str | None, request: gr.Request):
+        """A kept conversation back in the chat, its collection selected."""
+        c = convs.get(ident, owner(request)) if ident else None
+        if c is None:
+            if ident:
+                gr.Warning("That conversation is gone.")
+            return [], [], EMPTY_SOURCES, None, gr.update(), "", listing(request)
+        chat: list = []
+        for q, a in c.turns:
+            chat += [{"role": "user", "content": escape_markdown(q)},
+                     {"role": "assistant", "content": answer_markdown(a)}]
+        cards = source_cards(c.turns[-1][1]) if c.turns else EMPTY_SOURCES
+        return (chat, [a.query for _, a in c.turns], cards, c.id, gr.update(value=c.collection),
+                c.title, gr.update())
+
+    def on_load(request: gr.Request):
+        return listing(request)
+
+    def rename(ident: str | None, title: str, request: gr.Request):
+        if not ident:
+            raise gr.Error("Open a conversation first.")
+        try:
+            convs.rename(ident, owner(request), title)
+        except RagchatError as e:
+            raise gr.Error(toast(str(e))) from None
+        return listing(request, ident)
+
+    def delete(ident: str | None, request: gr.Request):
+        if ident:
+            convs.delete(ident, owner(request))
+        return [], [], EMPTY_SOURCES, None, "", listing(request)
 
     def on_upload(files: list | None, collection: str, progress=gr.Progress()):
         if not files:
@@ -263,8 +324,12 @@ def build_app(engine: Engine):
             raise gr.Error(toast(str(e))) from None
         return escape_markdown(report.summary()), figures_markdown(eng)
 
-    def on_collection(collection: str):
-        return figures_markdown(engine_for(collection)), [], [], ""
+    def on_collection(collection: str, conversation: str | None, request: gr.Request):
+        figures = figures_markdown(engine_for(collection))
+        c = convs.get(conversation, owner(request)) if conversation else None
+        if c is not None and c.collection == collection:  # reopened: keep it
+            return figures, gr.update(), gr.update(), gr.update(), conversation, gr.update()
+        return figures, [], [], EMPTY_SOURCES, None, gr.update(value=None)
 
     def api_ask(question: str, top_k: int = 0, collection: str = "") -> dict:
         """Answer one question; returns the whole Answer as JSON."""
@@ -280,7 +345,19 @@ def build_app(engine: Engine):
         gr.Markdown("## ragchat · ask your documents")
         figures = gr.Markdown(figures_markdown(engine), elem_id="figures")
         queries = gr.State([])
+        conversation = gr.State(None)  # id of the kept conversation shown, None for a new one
         with gr.Row():
+            with gr.Column(scale=1, min_width=200, elem_id="history"):
+                gr.Markdown("#### Conversations")
+                new_btn = gr.Button("New conversation", size="sm", elem_id="new")
+                kept = gr.Radio([], label="Kept conversations, last used first",
+                                show_label=False, elem_id="conversations")
+                with gr.Accordion("Rename or delete", open=False, elem_id="manage"):
+                    title = gr.Textbox(label="Title", max_length=80, elem_id="title")
+                    with gr.Row():
+                        rename_btn = gr.Button("Rename", size="sm", elem_id="rename")
+                        delete_btn = gr.Button("Delete", size="sm", variant="stop",
+                                               elem_id="delete")
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat",
                                   sanitize_html=True, render_markdown=True,
@@ -290,10 +367,9 @@ def build_app(engine: Engine):
                                           show_label=False, scale=5, elem_id="question",
                                           autofocus=True)
                     ask_btn = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                new_btn = gr.Button("New conversation", size="sm", elem_id="new")
             with gr.Column(scale=2):
                 gr.Markdown("#### Sources")
-                sources = gr.HTML("<p>Sources for each answer appear here.</p>", elem_id="sources")
+                sources = gr.HTML(EMPTY_SOURCES, elem_id="sources")
         with gr.Accordion("Documents", open=False, elem_id="documents"):
             collection = gr.Dropdown(collections(), value=base.collection, label="Collection",
                                      allow_custom_value=True, elem_id="collection")
@@ -310,22 +386,43 @@ def build_app(engine: Engine):
                                     "OpenAI-compatible endpoint")
             temperature = gr.Slider(0, 1.5, value=base.temperature, step=0.1, label="Temperature")
 
-        inputs = [question, chat, queries, collection, top_k, backend, temperature]
-        outputs = [chat, queries, question, sources]
+        inputs = [question, chat, queries, collection, top_k, backend, temperature, conversation]
+        outputs = [chat, queries, question, sources, conversation, kept]
         question.submit(respond, inputs, outputs, api_visibility="private")
         ask_btn.click(respond, inputs, outputs, api_visibility="private")
-        new_btn.click(lambda: ([], [], "<p>Sources for each answer appear here.</p>"), None,
-                      [chat, queries, sources], api_visibility="private")
-        chat.clear(lambda: ([], "<p>Sources for each answer appear here.</p>"), None,
-                   [queries, sources], api_visibility="private")
+        fresh = lambda: ([], [], EMPTY_SOURCES, None, gr.update(value=None), "")  # noqa: E731
+        new_btn.click(fresh, None, [chat, queries, sources, conversation, kept, title],
+                      api_visibility="private")
+        chat.clear(fresh, None, [chat, queries, sources, conversation, kept, title],
+                   api_visibility="private")
+        kept.input(reopen, [kept], [chat, queries, sources, conversation, collection, title, kept],
+                   api_visibility="private")
+        rename_btn.click(rename, [conversation, title], [kept], api_visibility="private")
+        delete_btn.click(delete, [conversation], [chat, queries, sources, conversation, title, kept],
+                         api_visibility="private")
+        demo.load(on_load, None, [kept], api_visibility="private")
         upload.upload(on_upload, [upload, collection], [upload_status, figures, upload],
                       api_visibility="private")
         reindex_btn.click(on_reindex, [collection], [upload_status, figures],
                           api_visibility="private")
-        collection.change(on_collection, [collection], [figures, chat, queries, sources],
+        collection.change(on_collection, [collection, conversation],
+                          [figures, chat, queries, sources, conversation, kept],
                           api_visibility="private")
         gr.api(api_ask, api_name="ask")
     return demo
+
+
+def logins(setting: str) -> list[tuple[str, str]]:
+    """RAGCHAT_AUTH: 'user:password', or several pairs separated by commas (each
+    user then has their own conversations)."""
+    pairs = [pair.strip().partition(":") for pair in setting.split(",")]
+    if not all(user and password for user, _, password in pairs):
+        raise RagchatError("bad setting auth: use 'user:password' (several users: "
+                           "'ada:secret1,bob:secret2')")
+    users = [user for user, _, _ in pairs]
+    if len(set(users)) != len(users):
+        raise RagchatError("bad setting auth: a user is named twice")
+    return [(user, password) for user, _, password in pairs]
 
 
 def is_loopback(host: str) -> bool:
@@ -347,12 +444,7 @@ def serve(settings: Settings, warm: bool = True) -> None:
             pass  # reported, as a one-line error, when a draft first needs it
         threading.Thread(target=_warm, args=(engine,), daemon=True).start()
     demo = build_app(engine)
-    auth = None
-    if settings.auth:
-        user, _, password = settings.auth.partition(":")
-        if not user or not password:
-            raise RagchatError("bad setting auth: use 'user:password'")
-        auth = (user, password)
+    auth = logins(settings.auth) if settings.auth else None
     if not is_loopback(settings.host):
         click.echo(f"Warning: listening on {settings.host}: other machines can reach this chat"
                    + ("" if auth else " and no login is set (RAGCHAT_AUTH)"), err=True)
