@@ -1,7 +1,13 @@
-"""Benchmark the web chat: time to the first streamed token in the browser
-(warm), then 8 and 20 concurrent questions through gradio_client (p50 / p95, each
-answer checked for its own fact), for each RAGCHAT_LLM_SLOTS value given, side by
-side in one run (a fresh server each).
+"""Benchmark the web chat and the OpenAI-compatible API side by side, in one run.
+
+1. Warm, one at a time, the same questions alternately through the page in
+   Chromium and through the `openai` client streaming from /v1 on the same
+   server: the time to the first streamed draft token (the page's draft; the
+   API's `ragchat.draft` event) and to the checked answer (the page's source
+   cards; the API's first content delta, which is checked text only).
+2. 8 and 20 concurrent questions through gradio_client's /ask and through the
+   openai client's /v1/chat/completions (p50 / p95, each answer checked for its
+   own fact), for each RAGCHAT_LLM_SLOTS value given (a fresh server each).
 
     python bench/web_latency.py [--rounds 3] [--slots 1,2]
 """
@@ -34,47 +40,78 @@ def main() -> None:
     from gradio_client import Client
     from playwright.sync_api import sync_playwright
 
+    import openai
+
+    def api_client(url: str):
+        return openai.OpenAI(base_url=url + "v1", api_key="none", max_retries=0, timeout=600)
+
+    def api_stream(client, q: str) -> tuple[float, float]:
+        t, draft, content = time.perf_counter(), None, None
+        for chunk in client.chat.completions.create(
+                model="ragchat", stream=True, messages=[{"role": "user", "content": q}]):
+            now = time.perf_counter() - t
+            if draft is None and "draft" in (chunk.model_extra.get("ragchat") or {}):
+                draft = now
+            if content is None and chunk.choices and chunk.choices[0].delta.content:
+                content = now
+        return (draft if draft is not None else content), content
+
     with running_app() as url:
+        client = api_client(url)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page()
             page.goto(url)
             page.wait_for_selector("#question textarea")
             ask_in_page(page, "What is OpenAI Frontier?")  # warm: models loaded, page ready
-            firsts = []
+            api_stream(client, "What is OpenAI Frontier?")
+            web, api = [], []
             for _ in range(args.rounds):
                 for q in list(CASES)[:4]:
                     page.click("#new")  # a fresh conversation: no follow-up joining
                     page.wait_for_function(
                         "() => !document.querySelector(\"#chat [data-testid='bot']\")")
-                    firsts.append(ask_in_page(page, q))
+                    web.append(ask_in_page(page, q, both=True))
+                    api.append(api_stream(client, q))
             browser.close()
-        print(f"browser, warm, {len(firsts)} questions: first streamed token p50 "
-              f"{statistics.median(firsts):.2f} s, p95 {pct(firsts, 0.95):.2f} s, "
-              f"max {max(firsts):.2f} s", flush=True)
+        for what, i in (("first streamed draft token", 0), ("checked answer", 1)):
+            w, a = [x[i] for x in web], [x[i] for x in api]
+            print(f"warm, {len(w)} questions, {what}: browser p50 {statistics.median(w):.2f} s "
+                  f"(p95 {pct(w, 0.95):.2f}); openai client p50 {statistics.median(a):.2f} s "
+                  f"(p95 {pct(a, 0.95):.2f}); API minus browser p50 "
+                  f"{statistics.median(a) - statistics.median(w):+.2f} s", flush=True)
 
     for slots in args.slots.split(","):
         with running_app(llm_slots=slots) as url:
-            client = Client(url, verbose=False)
+            gradio, oai = Client(url, verbose=False), api_client(url)
 
-            def one(q: str) -> tuple[float, bool]:
+            def via_gradio(q: str) -> tuple[float, bool]:
                 t = time.perf_counter()
-                a = client.predict(question=q, api_name="/ask")
+                a = gradio.predict(question=q, api_name="/ask")
                 return time.perf_counter() - t, CASES[q] in a["text"] and a["question"] == q
 
-            one(list(CASES)[0])  # warm
+            def via_api(q: str) -> tuple[float, bool]:
+                t = time.perf_counter()
+                r = oai.chat.completions.create(model="ragchat",
+                                                messages=[{"role": "user", "content": q}])
+                a = r.model_extra["ragchat"]
+                return time.perf_counter() - t, (CASES[q] in r.choices[0].message.content
+                                                 and a["question"] == q)
+
+            via_gradio(list(CASES)[0])  # warm
             for n in (8, 20):
                 for _ in range(args.rounds):
-                    asked = [list(CASES)[i % len(CASES)] for i in range(n)]
-                    t = time.perf_counter()
-                    with ThreadPoolExecutor(max_workers=n) as pool:
-                        results = list(pool.map(one, asked))
-                    wall = time.perf_counter() - t
-                    lat = [r[0] for r in results]
-                    print(f"slots {slots}, gradio_client, {n} concurrent questions: "
-                          f"{sum(r[1] for r in results)}/{n} correct; latency p50 "
-                          f"{statistics.median(lat):.2f} s, p95 {pct(lat, 0.95):.2f} s; "
-                          f"all done in {wall:.2f} s", flush=True)
+                    for name, one in (("gradio_client", via_gradio), ("openai client", via_api)):
+                        asked = [list(CASES)[i % len(CASES)] for i in range(n)]
+                        t = time.perf_counter()
+                        with ThreadPoolExecutor(max_workers=n) as pool:
+                            results = list(pool.map(one, asked))
+                        wall = time.perf_counter() - t
+                        lat = [r[0] for r in results]
+                        print(f"slots {slots}, {name}, {n} concurrent questions: "
+                              f"{sum(r[1] for r in results)}/{n} correct; latency p50 "
+                              f"{statistics.median(lat):.2f} s, p95 {pct(lat, 0.95):.2f} s; "
+                              f"all done in {wall:.2f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -57,9 +57,10 @@ def running_app(**settings: str):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def ask_in_page(page, question: str, timeout: float = 60_000) -> float:
+def ask_in_page(page, question: str, timeout: float = 60_000, both: bool = False):
     """Ask through the page; return seconds from the click to the first streamed
-    draft token (or to the answer, when no draft streamed)."""
+    draft token (or to the answer, when no draft streamed), and with `both` also
+    to the checked answer with its source cards."""
     before = page.locator("#chat [data-testid='bot']").count()
     page.fill("#question textarea", question)
     t = time.perf_counter()
@@ -76,5 +77,5 @@ def ask_in_page(page, question: str, timeout: float = 60_000) -> float:
         """([question]) => {
             const q = document.querySelector('#sources .rc-query');
             return q && q.innerText.includes(question);
-        }""", arg=[question], timeout=timeout)
-    return first
+        }""", arg=[question], timeout=timeout, polling="raf")
+    return (first, time.perf_counter() - t) if both else first
