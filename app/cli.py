@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -61,6 +62,44 @@ def cli(ctx: click.Context, collection, chroma_url, index_dir):
                                      index_dir=index_dir).items() if v is not None}
 
 
+class IngestProgress:
+    """Ingest progress on `stream`: a tqdm bar on a terminal; elsewhere (a log, CI,
+    a pipe) one line every `every` seconds: files, chunks, chunks/s, time left."""
+
+    def __init__(self, stream, every: float = 10.0, clock=time.monotonic):
+        self.stream, self.every, self.clock = stream, every, clock
+        self.tty = stream.isatty()
+        self.bar = None
+        self.start = self.last = None
+
+    def __call__(self, done: int, total: int, current: str, chunks: int) -> None:
+        now = self.clock()
+        if self.start is None:
+            self.start = self.last = now
+        if self.tty:
+            if self.bar is None and total > 1:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="file", desc="ingest", leave=False,
+                                file=self.stream)
+            if self.bar is not None:
+                self.bar.n = done
+                self.bar.set_postfix_str(f"{chunks} chunks {current[-40:]}", refresh=True)
+            return
+        if now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = now - self.start
+        left = f"{elapsed / done * (total - done):.0f} s left" if done else "time left unknown"
+        say(f"ingest: {done}/{total} files, {chunks:,} chunks, {chunks / elapsed:.1f} chunks/s, "
+            f"{elapsed:.0f} s, {left}" + (f" (at {current})" if current else ""),
+            file=self.stream)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--chunk-size", type=int, help="Chunk length in word pieces (max 256).")
@@ -71,23 +110,12 @@ def ingest(ctx, paths, chunk_size, chunk_overlap):
     from app.engine import Engine
 
     settings = _settings(ctx, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    bar = None
-
-    def progress(done: int, total: int, current: str) -> None:
-        nonlocal bar
-        if bar is None and total:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="file", desc="ingest", leave=False,
-                       disable=None if total > 1 else True)
-        if bar is not None:
-            bar.n = done
-            bar.set_postfix_str(current[-40:], refresh=True)
-
-    report = Engine(settings).ingest(list(paths), progress=progress,
-                                     waiting=lambda line: say(line, err=True))
-    if bar is not None:
-        bar.close()
+    progress = IngestProgress(sys.stderr)
+    try:
+        report = Engine(settings).ingest(list(paths), progress=progress,
+                                         waiting=lambda line: say(line, err=True))
+    finally:
+        progress.close()
     for reason in report.failed.values():
         say(f"Error: {reason}", err=True)
     say(report.summary())

@@ -39,7 +39,7 @@ from app.settings import Settings
 from app.store import Store
 from app.types import IngestReport
 
-Progress = Callable[[int, int, str], None]  # (done, total, current file)
+Progress = Callable[[int, int, str, int], None]  # (files done, files, current file, chunks written)
 BLOCK_CHARS = 100_000  # longest text handed to the sentence splitter at once
 WRITE_BATCH = 256      # chunks embedded and written together (capped by Chroma's maximum)
 
@@ -164,7 +164,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
         source = loading.source_name(path, base)
         seen.add(source)
         if progress:
-            progress(i, len(files), source)
+            progress(i, len(files), source, report.chunks)
         try:
             size = path.stat().st_size
             if size > limit:
@@ -206,6 +206,8 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
             if not (col.metadata or {}).get("dimension") and vectors:
                 col.modify(metadata={**(col.metadata or {}), "dimension": len(vectors[0])})
             vector_store.add(part)  # upsert: ids are stable for unchanged chunks
+            if progress:
+                progress(i, len(files), source, report.chunks + b + len(part))
         if old:
             store.mark_pending((source, fhash, "deleting"))
             stale = sorted(set(old.ids) - {n.id_ for n in nodes})
@@ -216,7 +218,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
             report.added.append(source)
         report.chunks += len(nodes)
     if progress:
-        progress(len(files), len(files), "")
+        progress(len(files), len(files), "", report.chunks)
 
     for folder in folders:
         prefix = loading.source_name(folder, base).rstrip("/") + "/"

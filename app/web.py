@@ -294,8 +294,9 @@ def build_app(engine: Engine):
                 problems.append(f"{Path(str(f)).name}: cannot read the upload ({e.strerror})")
         lines = []
         if saved:
-            def report_progress(done: int, total: int, current: str) -> None:
-                progress((done, total), desc=f"Indexing {Path(current).name}" if current else "Indexing")
+            def report_progress(done: int, total: int, current: str, chunks: int) -> None:
+                progress((done, total), desc=f"Indexing {Path(current).name} ({chunks} chunks)"
+                         if current else "Indexing")
 
             try:
                 report = eng.ingest(saved, progress=report_progress)
@@ -315,8 +316,8 @@ def build_app(engine: Engine):
     def on_reindex(collection: str, progress=gr.Progress()):
         eng = engine_for(collection)
 
-        def report_progress(done: int, total: int, current: str) -> None:
-            progress((done, total), desc="Re-indexing")
+        def report_progress(done: int, total: int, current: str, chunks: int) -> None:
+            progress((done, total), desc=f"Re-indexing ({chunks} chunks written)")
 
         try:
             report = eng.reindex(progress=report_progress)

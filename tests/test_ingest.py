@@ -73,6 +73,35 @@ def test_ingest_is_incremental_and_tracks_changes_and_deletions():
     assert all("Lisbon" not in h.chunk.text for h in hits)
 
 
+def test_progress_counts_files_and_chunks_and_prints_lines_without_a_terminal():
+    import io
+
+    from app.cli import IngestProgress
+
+    docs = Path("docs")
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"{i}.md").write_text(f"# Part {i}\n\nPart {i} of the plan costs {i + 7} euros.\n")
+    calls = []
+    report = _engine().ingest([docs], progress=lambda *a: calls.append(a))
+    assert calls[0] == (0, 3, "docs/0.md", 0)
+    assert calls[-1] == (3, 3, "", report.chunks) and report.chunks >= 3
+    assert [c[3] for c in calls] == sorted(c[3] for c in calls)  # chunks only grow
+
+    now = [0.0]
+    log = io.StringIO()  # not a terminal: lines, no bar
+    progress = IngestProgress(log, every=10, clock=lambda: now[0])
+    for t, args in [(0, (0, 2000, "a.md", 0)), (4, (100, 2000, "b.md", 40)),
+                    (10, (500, 2000, "c.md", 150)), (15, (600, 2000, "d.md", 180)),
+                    (20, (1000, 2000, "e.md", 300))]:
+        now[0] = t
+        progress(*args)
+    progress.close()
+    assert log.getvalue().splitlines() == [
+        "ingest: 500/2000 files, 150 chunks, 15.0 chunks/s, 10 s, 30 s left (at c.md)",
+        "ingest: 1000/2000 files, 300 chunks, 15.0 chunks/s, 20 s, 20 s left (at e.md)"]
+
+
 def test_bad_files_are_reported_and_good_ones_land():
     d = Path("mixed")
     d.mkdir()
