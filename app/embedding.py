@@ -1,14 +1,18 @@
-"""Embeddings: sentence-transformers for documents, the same weights in
-onnxruntime for questions.
+"""Embeddings: all-MiniLM-L6-v2's weights, run by onnxruntime for documents and
+questions alike.
 
-Ingest embeds chunks with sentence-transformers (through LlamaIndex's
-HuggingFaceEmbedding). Importing sentence-transformers and torch costs about
-8 s on a small CPU, which a one-shot question cannot afford, so ingest also
-exports the model's transformer to ONNX (once, beside the index) and the query
-path runs that file with onnxruntime and the model's own `tokenizer.json`,
-pooling and normalising exactly as the sentence-transformers pipeline does
-(mean over the attention mask, then L2). A test checks the two agree
-(cosine > 0.999).
+Importing sentence-transformers and torch costs about 8 s on a small CPU, and
+onnxruntime runs the same transformer faster than torch on these cores, so the
+first ingest into an index loads the model once with sentence-transformers
+(through LlamaIndex's HuggingFaceEmbedding), exports its transformer to ONNX
+beside the index, and from then on every chunk and every question is embedded
+from that file with onnxruntime and the model's own `tokenizer.json`, pooled
+and normalised exactly as the sentence-transformers pipeline does (mean over
+the attention mask, then L2). Texts are batched by length, so a batch pads to
+little more than its own texts. A test checks that the two agree (cosine >
+0.999) on short and truncated long texts. `RAGCHAT_INGEST_EMBEDDER=
+sentence-transformers` embeds documents with sentence-transformers on torch
+instead (the bench compares the two).
 
 Only mean-pooled BERT-style models (the all-MiniLM family) are exported; a
 model with another pooling is refused with a clear error. Models come from
@@ -137,12 +141,14 @@ class OnnxEmbedder:
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
 
-    def embed(self, texts: list[str]):
+    def embed(self, texts: list[str], batch: int = 32):
+        """Unit vectors, one row per text, in the order given."""
         import numpy as np
 
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together
         out = []
-        for i in range(0, len(texts), 32):
-            enc = self.tokenizer.encode_batch(texts[i:i + 32])
+        for i in range(0, len(order), batch):
+            enc = self.tokenizer.encode_batch([texts[j] for j in order[i:i + batch]])
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
             types = np.array([e.type_ids for e in enc], dtype=np.int64)
@@ -152,12 +158,26 @@ class OnnxEmbedder:
             summed = (hidden * mask[..., None]).sum(axis=1)
             vecs = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
             out.append(vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None))
-        return np.concatenate(out) if out else np.zeros((0, 0))
+        if not out:
+            return np.zeros((0, 0))
+        rows = np.concatenate(out)
+        result = np.empty_like(rows)
+        result[order] = rows
+        return result
 
 
-def load_query_embedder(settings: Settings) -> OnnxEmbedder:
-    """The ONNX embedder for questions; exports it first if ingest has not."""
+def load_embedder(settings: Settings) -> OnnxEmbedder:
+    """The ONNX embedder, for chunks and questions; exported first if it is not yet."""
     path = onnx_path(settings)
     if not path.is_file():
         export_onnx(load_document_embedder(settings), path)
     return OnnxEmbedder(path, model_dir(settings) / "tokenizer.json", settings.n_threads)
+
+
+def document_encoder(settings: Settings, onnx: OnnxEmbedder | None = None):
+    """What ingest embeds chunks with: a function from texts to vectors (lists)."""
+    if settings.ingest_embedder == "sentence-transformers":
+        st = load_document_embedder(settings)
+        return st.get_text_embedding_batch
+    model = onnx or load_embedder(settings)
+    return lambda texts: model.embed(texts).tolist()

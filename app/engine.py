@@ -106,7 +106,7 @@ class Engine:
         key = (str(s.index_dir.resolve()), str(s.embed_model_dir), s.n_threads)
         with self._parts.lock:
             if key not in self._parts.embedders:
-                self._parts.embedders[key] = embedding.load_query_embedder(s)
+                self._parts.embedders[key] = embedding.load_embedder(s)
             return self._parts.embedders[key]
 
     def _retriever_key(self) -> tuple:
@@ -182,7 +182,7 @@ class Engine:
         paths = list(paths) if paths else [self.settings.seeds_dir]
         try:
             return ingest(self.settings, paths, progress=progress, store=self.store,
-                          waiting=waiting)
+                          waiting=waiting, embedder=lambda: self.embedder)
         finally:
             with self._parts.lock:  # pick up the new chunks and BM25 index
                 self._parts.retrievers.pop(self._retriever_key(), None)

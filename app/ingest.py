@@ -133,16 +133,19 @@ def ingest(
     progress: Progress | None = None,
     store: Store | None = None,
     waiting: Callable[[str], None] | None = None,
+    embedder: Callable[[], embedding.OnnxEmbedder] | None = None,
 ) -> IngestReport:
     """Ingest `paths` into the collection; `waiting` hears one line when another
-    ingest holds the index and this one waits for it."""
+    ingest holds the index and this one waits for it; `embedder` gives the ONNX
+    embedder already loaded (a server's), when there is one."""
     store = store or Store(settings)
     with store.writing(waiting):
-        return _ingest(settings, paths, progress, store)
+        return _ingest(settings, paths, progress, store, embedder)
 
 
 def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
-            store: Store) -> IngestReport:
+            store: Store, embedder: Callable[[], embedding.OnnxEmbedder] | None = None,
+            ) -> IngestReport:
     t0 = time.perf_counter()
     report = IngestReport()
     files, folders, problems, skipped = loading.find_files(paths)
@@ -156,7 +159,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
     limit = int(settings.max_file_mb * 1048576)
     base = settings.project_dir()
 
-    doc_embedder = None
+    encode = None
     vector_store = None
     splitter = None
     seen: set[str] = set()
@@ -190,7 +193,8 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
             continue
         if splitter is None:
             splitter = make_splitter(settings)
-            doc_embedder = embedding.load_document_embedder(settings)
+            encode = embedding.document_encoder(
+                settings, embedder() if embedder and settings.ingest_embedder == "onnx" else None)
             from llama_index.vector_stores.chroma import ChromaVectorStore
 
             vector_store = ChromaVectorStore(chroma_collection=col)
@@ -200,7 +204,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
         store.mark_pending((source, fhash, "adding") if old else None)
         for b in range(0, len(nodes), batch):
             part = nodes[b:b + batch]
-            vectors = doc_embedder.get_text_embedding_batch([n.get_content() for n in part])
+            vectors = encode([n.get_content() for n in part])
             for node, vec in zip(part, vectors):
                 node.embedding = vec
             if not (col.metadata or {}).get("dimension") and vectors:
@@ -234,7 +238,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
 
     report.total_chunks = store.sync_bm25(col)  # heals a BM25 index an earlier crash left behind
     onnx = embedding.onnx_path(settings)
-    if not onnx.is_file() and report.total_chunks:
-        embedding.export_onnx(doc_embedder or embedding.load_document_embedder(settings), onnx)
+    if not onnx.is_file() and report.total_chunks:  # questions need it
+        embedding.load_embedder(settings)
     report.seconds = time.perf_counter() - t0
     return report

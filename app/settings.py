@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         description="CPU threads for the local model and the query embedder; default: the "
         "model follows the cores free when each answer starts, the embedder uses all cores."
     )
+    ingest_embedder: Literal["onnx", "sentence-transformers"] = Field(
+        "onnx",
+        description="What embeds chunks at ingest: 'onnx' (onnxruntime, the same exported "
+        "model and code as questions) or 'sentence-transformers' (on torch); the vectors "
+        "agree to a cosine above 0.999.",
+    )
     llm_slots: int = Field(
         2, ge=1, le=16,
         description="Answers the local model generates at once, each in a llama.cpp context of "

@@ -44,3 +44,25 @@ def test_keyword_index_is_loaded_not_rebuilt_per_query(engine):
 def test_keyword_retrieval_finds_a_rare_exact_term(engine):
     hits = engine.retrieve("Subcabinet", top_k=1)
     assert "AI Subcabinet" in hits[0].chunk.text
+
+
+def test_ingest_with_onnx_stores_the_vectors_sentence_transformers_would(tmp_path):
+    from app.engine import Engine
+    from app.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "seed.txt").write_text(SEED.read_text())
+    (docs / "short.md").write_text("# Falcon\n\nThe council approved 73 million euros.\n")
+    stored = {}
+    for runtime in ("onnx", "sentence-transformers"):
+        engine = Engine(Settings(index_dir=tmp_path / "index", collection=f"by-{runtime}",
+                                 ingest_embedder=runtime))
+        assert engine.ingest([docs]).ok
+        got = engine.store.open(embedding.embedder_name(engine.settings)).get(
+            include=["embeddings"])
+        stored[runtime] = dict(zip(got["ids"], got["embeddings"]))
+    assert stored["onnx"].keys() == stored["sentence-transformers"].keys()
+    assert len(stored["onnx"]) >= 4
+    for cid, vec in stored["onnx"].items():
+        assert float(np.dot(vec, stored["sentence-transformers"][cid])) > 0.999, cid
