@@ -127,6 +127,84 @@ def _chunks(splitter: Any, doc: Any, block: str, offset: int, sections: Sections
     return nodes
 
 
+class _Writer:
+    """Embeds and writes chunks in batches of `size` that may span files, so that
+    many small files cost one encoder call and one Chroma write per batch, not
+    one per file; a changed file is written at once, with what was waiting. The
+    pending mark names every file whose chunks are part-written ("adding") and
+    every changed file whose old chunks are being deleted ("deleting"), for the
+    repair after a crash (`Store.drop_part_written`). A file is reported added
+    or updated once all its chunks are written (and a changed file's stale ones
+    deleted)."""
+
+    def __init__(self, store: Store, col: Any, encode: Callable, vector_store: Any, size: int,
+                 report: IngestReport, progress: Callable[[int], None]):
+        self.store, self.col, self.encode, self.vector_store = store, col, encode, vector_store
+        self.size, self.report, self.progress = size, report, progress
+        self.buffer: list[tuple[str, Any]] = []  # (source, node) not yet written
+        self.files: list[list] = []  # [source, hash, old entry, nodes, chunks not yet written]
+        self.written = 0
+
+    def add(self, source: str, fhash: str, old: Any, nodes: list) -> None:
+        self.files.append([source, fhash, old, nodes, len(nodes)])
+        self.buffer.extend((source, n) for n in nodes)
+        # a changed file is replaced at once: its new version does not wait on later files
+        while len(self.buffer) >= self.size or (old and self.buffer):
+            self._write(self.size)
+        self._complete()
+
+    def finish(self) -> None:
+        while self.buffer:
+            self._write(self.size)
+        self._complete()
+
+    def _steps(self, deleting: list | None = None) -> list[tuple[str, str, str]]:
+        steps = [(f[0], f[1], "adding") for f in self.files if f[4] > 0]
+        if deleting:
+            steps.append((deleting[0], deleting[1], "deleting"))
+        return steps
+
+    def _write(self, n: int) -> None:
+        part = self.buffer[:n]
+        self.store.mark_pending(self._steps())  # from the first write until BM25 matches again
+        nodes = [node for _, node in part]
+        vectors = self.encode([node.get_content() for node in nodes])
+        for node, vec in zip(nodes, vectors):
+            node.embedding = vec
+        if not (self.col.metadata or {}).get("dimension") and len(vectors):
+            self.col.modify(metadata={**(self.col.metadata or {}), "dimension": len(vectors[0])})
+        self.vector_store.add(nodes)  # upsert: ids are stable for unchanged chunks
+        del self.buffer[:n]
+        count: dict[str, int] = {}
+        for source, _ in part:
+            count[source] = count.get(source, 0) + 1
+        for f in self.files:
+            taken = min(f[4], count.get(f[0], 0))
+            f[4] -= taken
+            count[f[0]] = count.get(f[0], 0) - taken
+        self.written += len(part)
+        self.progress(self.report.chunks + self.written)
+
+    def _complete(self) -> None:
+        """Report the files whose chunks are all written, in the order they came."""
+        done = False
+        while self.files and self.files[0][4] == 0:
+            source, fhash, old, nodes, _ = self.files.pop(0)
+            done = True
+            if old:
+                self.store.mark_pending(self._steps(deleting=[source, fhash]))
+                stale = sorted(set(old.ids) - {node.id_ for node in nodes})
+                for b in range(0, len(stale), self.size):
+                    self.col.delete(ids=stale[b:b + self.size])
+                self.report.updated.append(source)
+            else:
+                self.report.added.append(source)
+            self.report.chunks += len(nodes)
+            self.written -= len(nodes)
+        if done:  # the mark no longer names them
+            self.store.mark_pending(self._steps())
+
+
 def ingest(
     settings: Settings,
     paths: list[Path],
@@ -154,6 +232,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
 
     name = embedding.embedder_name(settings)
     col = store.open(name, create=True)
+    store.drop_part_written(col)  # a crash's leftovers go before the manifest is read
     manifest = store.manifest(col)
     batch = max(1, min(WRITE_BATCH, store.max_batch_size()))
     limit = int(settings.max_file_mb * 1048576)
@@ -161,6 +240,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
 
     encode = None
     vector_store = None
+    writer = None
     splitter = None
     seen: set[str] = set()
     for i, path in enumerate(files):
@@ -198,29 +278,15 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
             from llama_index.vector_stores.chroma import ChromaVectorStore
 
             vector_store = ChromaVectorStore(chroma_collection=col)
-        nodes = split_pages(splitter, pages, source, fhash)
-        # pending from the first write until the BM25 index matches again; a changed
-        # file's replacement is recorded step by step, for the repair after a crash
-        store.mark_pending((source, fhash, "adding") if old else None)
-        for b in range(0, len(nodes), batch):
-            part = nodes[b:b + batch]
-            vectors = encode([n.get_content() for n in part])
-            for node, vec in zip(part, vectors):
-                node.embedding = vec
-            if not (col.metadata or {}).get("dimension") and vectors:
-                col.modify(metadata={**(col.metadata or {}), "dimension": len(vectors[0])})
-            vector_store.add(part)  # upsert: ids are stable for unchanged chunks
-            if progress:
-                progress(i, len(files), source, report.chunks + b + len(part))
-        if old:
-            store.mark_pending((source, fhash, "deleting"))
-            stale = sorted(set(old.ids) - {n.id_ for n in nodes})
-            for b in range(0, len(stale), batch):
-                col.delete(ids=stale[b:b + batch])
-            report.updated.append(source)
-        else:
-            report.added.append(source)
-        report.chunks += len(nodes)
+        if writer is None:
+            def written(chunks: int) -> None:  # reads the loop's current file when called
+                if progress:
+                    progress(i, len(files), source, chunks)
+
+            writer = _Writer(store, col, encode, vector_store, batch, report, written)
+        writer.add(source, fhash, old, split_pages(splitter, pages, source, fhash))
+    if writer is not None:
+        writer.finish()
     if progress:
         progress(len(files), len(files), "", report.chunks)
 

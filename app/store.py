@@ -203,18 +203,19 @@ class Store:
     def _pending(self) -> Path:
         return self.settings.index_dir / "bm25" / f"{self.name}.pending"
 
-    def mark_pending(self, replacing: tuple[str, str, str] | None = None) -> None:
-        """Mark the BM25 index pending; `replacing` is (source, new content hash,
-        "adding" or "deleting") while a changed file is replaced, for the repair
-        after a crash (`_drop_superseded`)."""
+    def mark_pending(self, steps: list[tuple[str, str, str]] = ()) -> None:
+        """Mark the BM25 index pending. `steps` lists the files being written now,
+        each as (source, new content hash, "adding" or "deleting"), for the repair
+        after a crash (`_drop_superseded`); the mark is rewritten only when they
+        change."""
+        steps = [list(x) for x in steps]
         p = self._pending()
-        if replacing is None and p.exists():
+        if p.exists() and getattr(self, "_steps", None) == steps:
             return
         p.parent.mkdir(parents=True, exist_ok=True)
-        mark: dict = {"pid": os.getpid()}
-        if replacing:
-            mark.update(zip(("source", "hash", "step"), replacing))
-        write_atomic(p, json.dumps(mark))
+        write_atomic(p, json.dumps({"pid": os.getpid(), "steps": [
+            dict(zip(("source", "hash", "step"), x)) for x in steps]}))
+        self._steps = steps
 
     def _free_lock(self) -> Any | None:
         """The ingest lock, held, when no ingest holds it; else None."""
@@ -253,25 +254,35 @@ class Store:
         finally:
             lock.release()
 
+    def drop_part_written(self, col: Any) -> None:
+        """At the start of an ingest (which holds the lock): a pending mark left
+        by a crash names the files it was writing; their part-written chunks go."""
+        if self._pending().exists():
+            self._drop_superseded(col)
+
     def _drop_superseded(self, col: Any) -> None:
-        """After a crash while a changed file was replaced (the pending mark names
-        it, its new content hash, and the step): cut short while its new chunks
-        were written, delete those (its old version stays whole, and the next
-        ingest writes the new one again); cut short before its old chunks were
-        all deleted, delete the rest of them. Either way no question is answered
-        from two versions of one file."""
+        """After a crash while files were written (the pending mark names each, its
+        new content hash and the step): a file cut short while its new chunks
+        were written has those deleted (a changed file's old version stays whole,
+        a new file is gone, and the next ingest writes it again); a changed file
+        cut short before its old chunks were all deleted has the rest of them
+        deleted. Either way no question is answered from two versions of one
+        file, or from part of one."""
         try:
             mark = json.loads(self._pending().read_text())
         except (OSError, ValueError):
             return
-        if not isinstance(mark, dict) or mark.get("step") not in ("adding", "deleting"):
+        if not isinstance(mark, dict):
             return
-        got = col.get(where={"source": mark["source"]}, include=["metadatas"])
-        new = mark["hash"]
-        doomed = [cid for cid, m in zip(got["ids"], got["metadatas"])
-                  if (m.get("file_hash") == new) == (mark["step"] == "adding")]
-        for b in range(0, len(doomed), 1000):
-            col.delete(ids=doomed[b:b + 1000])
+        steps = mark.get("steps", [mark] if "step" in mark else [])  # one step: the old form
+        for step in steps:
+            if not isinstance(step, dict) or step.get("step") not in ("adding", "deleting"):
+                continue
+            got = col.get(where={"source": step["source"]}, include=["metadatas"])
+            doomed = [cid for cid, m in zip(got["ids"], got["metadatas"])
+                      if (m.get("file_hash") == step["hash"]) == (step["step"] == "adding")]
+            for b in range(0, len(doomed), 1000):
+                col.delete(ids=doomed[b:b + 1000])
 
     # -- BM25 ----------------------------------------------------------------
     def bm25_dir(self) -> Path:
