@@ -65,7 +65,8 @@ class HybridRetriever:
         if not self.store.ingest_running():
             return None
         if self._indexed is None:
-            self._indexed = {doc["node_id"] for doc in self.bm25.corpus} if self.bm25 else set()
+            corpus = self.bm25.corpus if self.bm25 else []
+            self._indexed = {corpus[i]["node_id"] for i in range(len(corpus))}
         return self._indexed
 
     def _keyword(self, query: str, n: int) -> list[tuple[str, str, dict]]:

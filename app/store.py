@@ -335,6 +335,10 @@ class Store:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         retriever.persist(str(tmp), show_progress=False)
+        if (tmp / "corpus.jsonl").is_file():  # the line index readers map the corpus with
+            from bm25s.utils.corpus import JsonlCorpus
+
+            JsonlCorpus(str(tmp / "corpus.jsonl"), show_progress=False, verbosity=0).close()
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -355,7 +359,7 @@ class Store:
                 old.unlink(missing_ok=True)  # the layout before versions
 
     def load_bm25(self, col: Any) -> Any | None:
-        """The saved BM25 index (a bm25s.BM25 with its corpus), rebuilt first if
+        """The saved BM25 index (a bm25s.BM25 with its corpus, memory-mapped), rebuilt first if
         it is missing or stale. Loaded with bm25s itself, not through
         LlamaIndex's wrapper, to keep llama_index out of the query path's
         start-up (its import alone takes 0.7 s)."""
@@ -375,8 +379,10 @@ class Store:
             return None
         import bm25s
 
+        # Memory-mapped: the score arrays and the corpus are read from disk as
+        # questions need them, so a large collection loads in constant time.
         return bm25s.BM25.load(str(self.bm25_dir() / current["dir"]), load_corpus=True,
-                               show_progress=False)
+                               mmap=True, show_progress=False)
 
 
 def _bm25_from_nodes(nodes: list) -> Any:
