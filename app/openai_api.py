@@ -190,9 +190,7 @@ class Api:
         return names
 
     def models(self) -> dict:
-        names = self.collections()
-        if self.default not in names:
-            names = [self.default, *names]
+        names = [self.default] + [n for n in self.collections() if n != self.default]
         return {"object": "list", "data": [self.model(model_name(n, self.default)) for n in names]}
 
     @staticmethod

@@ -85,9 +85,15 @@ def log_in(browser, url: str, user: str, password: str):
     return page
 
 
-def listed(page) -> list[str]:
+def listed(page, expect: int) -> list[str]:
+    """The titles listed once the page's load event has filled in `expect` of them
+    (for none: after two seconds)."""
     page.wait_for_selector("#conversations", state="attached")
-    page.wait_for_timeout(500)  # the list is filled by the page's load event
+    if expect:
+        page.wait_for_function("(n) => document.querySelectorAll('#conversations label').length >= n",
+                               arg=expect, timeout=30_000)
+    else:
+        page.wait_for_timeout(2000)
     return [t.strip() for t in page.locator("#conversations label").all_inner_texts()]
 
 
@@ -109,11 +115,11 @@ def test_the_web_chat_keeps_each_users_conversations_across_reload_and_restart(
         assert "$50 billion" in ask(page, Q)
         assert "$35 billion" in ask(page, "And how much comes later?")
         page.wait_for_function("() => document.querySelector('#conversations label')")
-        assert listed(page) == [Q]
+        assert listed(page, 1) == [Q]
 
         page.reload()
         page.wait_for_selector("#question textarea")
-        assert listed(page) == [Q]
+        assert listed(page, 1) == [Q]
         assert "$50 billion" not in page.inner_text("#chat")  # a new page starts a new chat
         page.click("#conversations label")
         page.wait_for_function("() => document.querySelector('#chat').innerText.includes('$35 billion')")
@@ -124,11 +130,11 @@ def test_the_web_chat_keeps_each_users_conversations_across_reload_and_restart(
         page.wait_for_function("() => document.querySelector('#conversations').innerText.includes('Amazon deal')")
 
         bob = log_in(browser, url, "bob", "babbage-17")
-        assert listed(bob) == []  # ada's conversations are hers
+        assert listed(bob, 0) == []  # ada's conversations are hers
 
     with server(args, url + "health", cwd_dir=root, env=env):
         page = log_in(browser, url, "ada", "lovelace-42")
-        assert listed(page) == ["Amazon deal"]
+        assert listed(page, 1) == ["Amazon deal"]
         page.click("#conversations label")
         page.wait_for_function("() => document.querySelector('#chat').innerText.includes('$35 billion')")
         assert "$50 billion" in page.inner_text("#chat")
@@ -140,7 +146,7 @@ def test_the_web_chat_keeps_each_users_conversations_across_reload_and_restart(
         page.wait_for_function("() => !document.querySelector('#chat [data-testid=bot]')")
         ask(page, "Which chips will OpenAI use?")
         page.wait_for_function("() => document.querySelectorAll('#conversations label').length == 2")
-        assert listed(page) == ["Which chips will OpenAI use?", "Amazon deal"]
+        assert listed(page, 2) == ["Which chips will OpenAI use?", "Amazon deal"]
 
         page.click("#conversations label:has-text('Amazon deal')")
         page.wait_for_function("() => document.querySelector('#chat').innerText.includes('$35 billion')")
@@ -149,7 +155,7 @@ def test_the_web_chat_keeps_each_users_conversations_across_reload_and_restart(
         page.wait_for_function("() => document.querySelectorAll('#conversations label').length == 1")
         page.reload()
         page.wait_for_selector("#question textarea")
-        assert listed(page) == ["Which chips will OpenAI use?"]
+        assert listed(page, 1) == ["Which chips will OpenAI use?"]
 
     assert (root / "index" / FILE).is_file()
     after = {p for p in root.rglob("*") if "index" not in p.relative_to(root).parts}

@@ -111,7 +111,8 @@ def test_a_refusal_is_a_completion_that_says_so(api):
 
 def test_the_model_name_picks_the_collection(api):
     c = client(api)
-    assert sorted(m.id for m in c.models.list()) == ["ragchat", "ragchat:notes"]
+    listed = [m.id for m in c.models.list()]
+    assert listed[0] == "ragchat" and "ragchat:notes" in listed  # and any other collection
     r = c.chat.completions.create(model="ragchat:notes", messages=[
         {"role": "user", "content": "What launch budget did the Riverside council approve?"}])
     assert "73 million" in r.choices[0].message.content

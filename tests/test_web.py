@@ -248,7 +248,7 @@ def test_with_a_login_every_route_but_health_needs_it_and_guessing_is_throttled(
         assert user.get("/gradio_api/info").status_code == 200  # the session works
         # without RAGCHAT_API_KEY, the OpenAI-compatible API is behind the same login
         assert anon.get("/v1/models").json()["error"]["code"] == "invalid_api_key"
-        assert [m["id"] for m in user.get("/v1/models").json()["data"]] == ["ragchat"]
+        assert "ragchat" in [m["id"] for m in user.get("/v1/models").json()["data"]]
         for path in ("/etc/passwd", f"{seed_project}/index/chroma/chroma.sqlite3",
                      f"{seed_project}/{SEED_SOURCE}"):
             r = user.get(f"/gradio_api/file={path}")
