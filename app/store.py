@@ -95,6 +95,24 @@ class SourceEntry:
         return self.file_hashes == {fhash}
 
 
+PAGE = 5000  # records per read: embedded Chroma fails on reads of ~32k records at once
+
+
+def get_all(col: Any, include: list[str], where: dict | None = None) -> dict:
+    """Every record of the collection (matching `where`), read page by page:
+    {"ids": [...], and a list per field in `include`}."""
+    out: dict[str, list] = {"ids": [], **{field: [] for field in include}}
+    offset = 0
+    while True:
+        got = col.get(where=where, include=include, limit=PAGE, offset=offset)
+        out["ids"] += got["ids"]
+        for field in include:
+            out[field] += list(got[field] or [])
+        if len(got["ids"]) < PAGE:
+            return out
+        offset += PAGE
+
+
 def write_atomic(path: Path, data: str) -> None:
     """Write a file so that a reader or a crash sees the old or the new content, never a mix."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -166,7 +184,7 @@ class Store:
     @staticmethod
     def manifest(col: Any) -> dict[str, SourceEntry]:
         """Stored sources with their file hash and chunk ids."""
-        got = col.get(include=["metadatas"])
+        got = get_all(col, ["metadatas"])
         out: dict[str, SourceEntry] = {}
         for cid, meta in zip(got["ids"], got["metadatas"] or []):
             meta = meta or {}
@@ -278,7 +296,7 @@ class Store:
         for step in steps:
             if not isinstance(step, dict) or step.get("step") not in ("adding", "deleting"):
                 continue
-            got = col.get(where={"source": step["source"]}, include=["metadatas"])
+            got = get_all(col, ["metadatas"], where={"source": step["source"]})
             doomed = [cid for cid, m in zip(got["ids"], got["metadatas"])
                       if (m.get("file_hash") == step["hash"]) == (step["step"] == "adding")]
             for b in range(0, len(doomed), 1000):
@@ -302,7 +320,7 @@ class Store:
         """Make the BM25 index hold exactly Chroma's chunks (compared by ids),
         rebuilding it when it does not, then clear the pending mark. The caller
         holds the ingest lock."""
-        ids = col.get(include=[])["ids"]
+        ids = get_all(col, [])["ids"]
         current = self._current()
         if force or current.get("stamp") != self._stamp(ids) or not (
                 self.bm25_dir() / current.get("dir", "-")).is_dir():
@@ -315,7 +333,7 @@ class Store:
         new version and make that version current atomically."""
         from llama_index.core.schema import TextNode
 
-        got = col.get(include=["documents", "metadatas"])
+        got = get_all(col, ["documents", "metadatas"])
         d = self.bm25_dir()
         d.mkdir(parents=True, exist_ok=True)
         stamp = self._stamp(got["ids"])
@@ -370,7 +388,7 @@ class Store:
         current = self._current()
         fresh = current.get("count") == count and (self.bm25_dir() / current.get("dir", "-")).is_dir()
         if fresh and self.settings.chroma_url:  # a shared server may change under us
-            fresh = current.get("stamp") == self._stamp(col.get(include=[])["ids"])
+            fresh = current.get("stamp") == self._stamp(get_all(col, [])["ids"])
         if not fresh and not self._pending().exists():  # while an ingest runs, read the last index
             with self.writing():
                 self.sync_bm25(col)

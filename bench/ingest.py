@@ -85,7 +85,7 @@ def run(args: list[str], cwd: Path) -> tuple[float, str]:
     wall = time.perf_counter() - t
     if out.returncode not in (0, 1):
         raise SystemExit(f"{args} failed: {out.stderr[-2000:]}")
-    return wall, out.stdout + out.stderr
+    return wall, out.stdout
 
 
 def main() -> None:
@@ -117,7 +117,7 @@ def main() -> None:
                     shutil.copytree(exported, project / "index" / ".embedder")
                     wall, out = run([sys.executable, "-m", "app", "ingest",
                                      str(corpora[name])], project)
-                    summary = out.strip().splitlines()[-1]
+                    summary = [x for x in out.splitlines() if " added, " in x][-1]
                     own = float(re.search(r"; ([\d.]+) s", summary).group(1))
                     files = sum(int(n) for n in re.findall(r"(\d+) (?:added|updated|unchanged)",
                                                            summary))

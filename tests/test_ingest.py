@@ -102,6 +102,28 @@ def test_progress_counts_files_and_chunks_and_prints_lines_without_a_terminal():
         "ingest: 1000/2000 files, 300 chunks, 15.0 chunks/s, 20 s, 20 s left (at e.md)"]
 
 
+def test_whole_collection_reads_go_page_by_page(monkeypatch):
+    """Embedded Chroma fails on a read of ~32k records at once (a 100k-chunk
+    collection did); every whole-collection read goes in pages."""
+    from app import store as store_module
+
+    monkeypatch.setattr(store_module, "PAGE", 2)
+    docs = Path("docs")
+    docs.mkdir()
+    names = ["alpha", "bravo", "charlie", "delta", "echo"]
+    for i, name in enumerate(names):
+        (docs / f"{i}.md").write_text(f"# Part {i}\n\nThe {name} part costs {i + 7} euros.\n")
+    engine = _engine()
+    report = engine.ingest([docs])
+    assert len(report.added) == 5 and report.total_chunks == 5
+    col = engine.store.open("sentence-transformers/all-MiniLM-L6-v2")
+    assert sorted(engine.store.manifest(col)) == [f"docs/{i}.md" for i in range(5)]
+    assert store_module.get_all(col, ["documents"])["ids"] == col.get()["ids"]
+    assert engine.ingest([docs]).unchanged == [f"docs/{i}.md" for i in range(5)]
+    for i, name in enumerate(names):  # the keyword index holds every page of them
+        assert f"{i + 7} euros" in engine.retrieve(name, top_k=1)[0].chunk.text
+
+
 def test_bad_files_are_reported_and_good_ones_land():
     d = Path("mixed")
     d.mkdir()
