@@ -45,9 +45,10 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
+        api = path == "/v1" or path.startswith("/v1/")  # the OpenAI-compatible routes
         if path == "/health":
             return await _reply(send, 200, {"status": "ok"})
-        if not self.login or (self.api_key and (path == "/v1" or path.startswith("/v1/"))):
+        if not self.login or (self.api_key and api):
             return await self.app(scope, receive, send)
         client = (scope.get("client") or ("?", 0))[0]
         if path.rstrip("/") == "/login" and scope.get("method") == "POST":
@@ -57,7 +58,7 @@ class Guard:
             return await self.app(scope, receive, self._watching(send, client))
         if path in OPEN_EXACT or path.startswith(OPEN) or self._signed_in(scope):
             return await self.app(scope, receive, send)
-        if path == "/v1" or path.startswith("/v1/"):  # in the shape OpenAI clients read
+        if api:  # in the shape OpenAI clients read
             return await _reply(send, 401, {"error": {
                 "message": "Not authenticated: log in to the web chat, or set RAGCHAT_API_KEY "
                            "on the server and send it as a bearer token",

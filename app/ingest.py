@@ -30,6 +30,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,17 @@ def _chunks(splitter: Any, doc: Any, block: str, offset: int, sections: Sections
     return nodes
 
 
+@dataclass
+class _File:
+    """A file whose chunks the writer holds: `left` of them not yet written."""
+
+    source: str
+    fhash: str
+    old: Any  # its SourceEntry before this ingest, or None for a new file
+    nodes: list
+    left: int
+
+
 class _Writer:
     """Embeds and writes chunks in batches of `size` that may span files, so that
     many small files cost one encoder call and one Chroma write per batch, not
@@ -142,11 +154,10 @@ class _Writer:
         self.store, self.col, self.encode, self.vector_store = store, col, encode, vector_store
         self.size, self.report, self.progress = size, report, progress
         self.buffer: list[tuple[str, Any]] = []  # (source, node) not yet written
-        self.files: list[list] = []  # [source, hash, old entry, nodes, chunks not yet written]
-        self.written = 0
+        self.files: list[_File] = []  # in the order they came, until reported
 
     def add(self, source: str, fhash: str, old: Any, nodes: list) -> None:
-        self.files.append([source, fhash, old, nodes, len(nodes)])
+        self.files.append(_File(source, fhash, old, nodes, len(nodes)))
         self.buffer.extend((source, n) for n in nodes)
         # a changed file is replaced at once: its new version does not wait on later files
         while len(self.buffer) >= self.size or (old and self.buffer):
@@ -158,10 +169,10 @@ class _Writer:
             self._write(self.size)
         self._complete()
 
-    def _steps(self, deleting: list | None = None) -> list[tuple[str, str, str]]:
-        steps = [(f[0], f[1], "adding") for f in self.files if f[4] > 0]
+    def _steps(self, deleting: _File | None = None) -> list[tuple[str, str, str]]:
+        steps = [(f.source, f.fhash, "adding") for f in self.files if f.left > 0]
         if deleting:
-            steps.append((deleting[0], deleting[1], "deleting"))
+            steps.append((deleting.source, deleting.fhash, "deleting"))
         return steps
 
     def _write(self, n: int) -> None:
@@ -179,28 +190,27 @@ class _Writer:
         for source, _ in part:
             count[source] = count.get(source, 0) + 1
         for f in self.files:
-            taken = min(f[4], count.get(f[0], 0))
-            f[4] -= taken
-            count[f[0]] = count.get(f[0], 0) - taken
-        self.written += len(part)
-        self.progress(self.report.chunks + self.written)
+            taken = min(f.left, count.get(f.source, 0))
+            f.left -= taken
+            count[f.source] = count.get(f.source, 0) - taken
+        unreported = sum(len(f.nodes) - f.left for f in self.files)
+        self.progress(self.report.chunks + unreported)
 
     def _complete(self) -> None:
         """Report the files whose chunks are all written, in the order they came."""
         done = False
-        while self.files and self.files[0][4] == 0:
-            source, fhash, old, nodes, _ = self.files.pop(0)
+        while self.files and self.files[0].left == 0:
+            f = self.files.pop(0)
             done = True
-            if old:
-                self.store.mark_pending(self._steps(deleting=[source, fhash]))
-                stale = sorted(set(old.ids) - {node.id_ for node in nodes})
+            if f.old:
+                self.store.mark_pending(self._steps(deleting=f))
+                stale = sorted(set(f.old.ids) - {node.id_ for node in f.nodes})
                 for b in range(0, len(stale), self.size):
                     self.col.delete(ids=stale[b:b + self.size])
-                self.report.updated.append(source)
+                self.report.updated.append(f.source)
             else:
-                self.report.added.append(source)
-            self.report.chunks += len(nodes)
-            self.written -= len(nodes)
+                self.report.added.append(f.source)
+            self.report.chunks += len(f.nodes)
         if done:  # the mark no longer names them
             self.store.mark_pending(self._steps())
 
