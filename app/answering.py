@@ -21,6 +21,8 @@ The steps, in order:
    what it names (`answerable`).
 4. The language model drafts an answer over the best sentences; the verifier
    drops every sentence it cannot verify.
+   When the local model has no free context within `RAGCHAT_LLM_WAIT`
+   seconds (several people asking at once), there is no draft: step 5 quotes.
 5. If nothing survives, or (strict policy) what survives gives no fact of the
    kind asked for, or a source sentence answers more closely than the draft,
    the answer is extractive: the best source sentences, quoted verbatim, each
@@ -41,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app import prompts, text
+from app.errors import ModelBusy
 from app.llm import LanguageModel
 from app.question import Question
 from app.ranking import Embedder, Ranker, SentenceRanker, best_quote, sentence_key
@@ -261,11 +264,17 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     pieces: list[str] = []
     # The model sees only the best sentences: a 135M model reads a short
     # context better, and prompt tokens cost ~3 ms each on a small CPU.
-    for piece in llm.stream(prompts.answer_messages(q.query, ranker.passages(len(hits), prompt_sentences)),
-                            max_tokens, temperature):
-        pieces.append(piece)
-        if on_token:
-            on_token(piece)
+    try:
+        for piece in llm.stream(prompts.answer_messages(q.query, ranker.passages(len(hits), prompt_sentences)),
+                                max_tokens, temperature):
+            pieces.append(piece)
+            if on_token:
+                on_token(piece)
+    except ModelBusy as e:  # raised before any piece: quote rather than queue
+        a = (extractive(q, hits, ranker, f"quoted without a model draft: {e}") if ranker.cands
+             else refusal(q, hits, "the passages hold no sentence to quote"))
+        a.timings["generate"] = time.perf_counter() - t
+        return a, hits
     draft = "".join(pieces).strip()
     timings["generate"] = time.perf_counter() - t
     timings["tokens"] = float(len(pieces))

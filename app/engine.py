@@ -128,7 +128,7 @@ class Engine:
     def _llm_key(self) -> tuple:
         s = self.settings
         if s.llm == "local":
-            return ("local", str(s.model_path), s.n_ctx, s.n_threads, s.llm_slots)
+            return ("local", str(s.model_path), s.n_ctx, s.n_threads, s.llm_slots, s.llm_wait)
         return ("openai", s.openai_base_url, s.openai_model,
                 s.openai_api_key.get_secret_value(), s.openai_timeout)
 

@@ -32,3 +32,8 @@ class EndpointError(RagchatError):
 
 class BadFileError(RagchatError):
     pass
+
+
+class ModelBusy(RagchatError):
+    """Every local-model context stayed busy for the configured wait: the
+    answer is quoted from the sources instead of drafted."""

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from app.errors import RagchatError, ConfigError, EndpointError, ModelMissingError
+from app.errors import RagchatError, ConfigError, EndpointError, ModelBusy, ModelMissingError
 from app.settings import Settings
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -115,10 +115,15 @@ class LocalLLM:
     free cores, and between tokens gives some back when other generations of
     this process start (each gets an equal share of the cores), so that no
     spinning OpenMP worker waits on a core another one holds.
+
+    A generation that finds every context busy waits at most `wait` seconds
+    for one, then raises `ModelBusy` before yielding anything: on two cores a
+    queue of drafts makes each answer wait for all the drafts before it (about
+    1.3 s of both cores each), and the caller can quote its sources instead.
     """
 
     def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None,
-                 slots: int = 1):
+                 slots: int = 1, wait: float = float("inf")):
         if not model_path.is_file():
             raise ModelMissingError(f"model file not found: {model_path} (set RAGCHAT_MODEL_PATH)")
         try:
@@ -139,6 +144,7 @@ class LocalLLM:
             module.suppress_stdout_stderr = _KeepStreams
         self.name = model_path.name
         self.path, self.n_ctx, self.slots = model_path, n_ctx, max(1, slots)
+        self.wait = wait
         self.fixed_threads = n_threads
         self.threads = n_threads or cores()  # of the last generation started
         self._lock = threading.Lock()  # guards the pool and the counts below
@@ -170,7 +176,13 @@ class LocalLLM:
             make = self._made < self.slots
             if make:
                 self._made += 1
-        return self._load() if make else self._free.get()
+        if make:
+            return self._load()
+        try:
+            return self._free.get(timeout=None if self.wait == float("inf") else self.wait)
+        except queue.Empty:
+            raise ModelBusy(f"all {self.slots} local-model contexts stayed busy for "
+                            f"{self.wait:g} s") from None
 
     def _share(self) -> int:
         """Threads for one generation while `self._active` run in this process."""
@@ -250,7 +262,8 @@ def load_llm(settings: Settings) -> LanguageModel:
     match settings.llm:
         case "local":
             path = settings.model_path or default_model_path()
-            return LocalLLM(Path(path), settings.n_ctx, settings.n_threads, settings.llm_slots)
+            return LocalLLM(Path(path), settings.n_ctx, settings.n_threads, settings.llm_slots,
+                            settings.llm_wait)
         case "openai":
             return OpenAILLM(
                 settings.openai_base_url, settings.openai_model,

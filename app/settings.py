@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         description="Answers the local model generates at once, each in a llama.cpp context of "
         "its own (about 100 MB more each for the default model, made when first needed).",
     )
+    llm_wait: float = Field(
+        0.5, ge=0,
+        description="Longest wait, in seconds, for a free local-model context when "
+        "RAGCHAT_LLM_SLOTS answers are already being generated; after it the answer quotes "
+        "its sources without a model draft (noted in the answer). A large value always waits.",
+    )
     temperature: float = Field(
         0.0, ge=0, le=2, description="Sampling temperature for generation."
     )

@@ -460,7 +460,10 @@ def serve(settings: Settings, warm: bool = True) -> None:
         click.echo("Warning: the OpenAI-compatible API (/v1) is open too: set RAGCHAT_API_KEY",
                    err=True)
 
-    demo.queue(default_concurrency_limit=4, max_size=64).launch(
+    # 16 questions at once reach the engine: past RAGCHAT_LLM_SLOTS drafts, an
+    # answer waits at most RAGCHAT_LLM_WAIT for the model and is then quoted,
+    # so a queue here would only add Gradio's wait to the engine's.
+    demo.queue(default_concurrency_limit=16, max_size=64).launch(
         server_name=settings.host, server_port=settings.port, share=False, auth=auth,
         # The OpenAI-compatible API shares the port: mounted before Gradio's own routes.
         app_kwargs={"middleware": [Middleware(Guard, login=auth is not None, api_key=api_key)],

@@ -7,9 +7,11 @@
    cards; the API's first content delta, which is checked text only).
 2. 8 and 20 concurrent questions through gradio_client's /ask and through the
    openai client's /v1/chat/completions (p50 / p95, each answer checked for its
-   own fact), for each RAGCHAT_LLM_SLOTS value given (a fresh server each).
+   own fact), for each RAGCHAT_LLM_SLOTS and RAGCHAT_LLM_WAIT value given (a
+   fresh server each), with how many answers were quoted without a model draft
+   because no model context came free within the wait.
 
-    python bench/web_latency.py [--rounds 3] [--slots 1,2]
+    python bench/web_latency.py [--rounds 3] [--slots 1,2] [--wait 600,1,0]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slots", default="2", help="RAGCHAT_LLM_SLOTS values, comma-separated")
+    parser.add_argument("--wait", default="1", help="RAGCHAT_LLM_WAIT values (s), comma-separated")
     args = parser.parse_args()
     from gradio_client import Client
     from playwright.sync_api import sync_playwright
@@ -81,22 +84,24 @@ def main() -> None:
                   f"(p95 {pct(a, 0.95):.2f}); API minus browser p50 "
                   f"{statistics.median(a) - statistics.median(w):+.2f} s", flush=True)
 
-    for slots in args.slots.split(","):
-        with running_app(llm_slots=slots) as url:
+    for slots, wait in [(s, w) for s in args.slots.split(",") for w in args.wait.split(",")]:
+        with running_app(llm_slots=slots, llm_wait=wait) as url:
             gradio, oai = Client(url, verbose=False), api_client(url)
 
-            def via_gradio(q: str) -> tuple[float, bool]:
+            def via_gradio(q: str) -> tuple[float, bool, bool]:
                 t = time.perf_counter()
                 a = gradio.predict(question=q, api_name="/ask")
-                return time.perf_counter() - t, CASES[q] in a["text"] and a["question"] == q
+                return (time.perf_counter() - t, CASES[q] in a["text"] and a["question"] == q,
+                        "without a model draft" in a["note"])
 
-            def via_api(q: str) -> tuple[float, bool]:
+            def via_api(q: str) -> tuple[float, bool, bool]:
                 t = time.perf_counter()
                 r = oai.chat.completions.create(model="ragchat",
                                                 messages=[{"role": "user", "content": q}])
                 a = r.model_extra["ragchat"]
                 return time.perf_counter() - t, (CASES[q] in r.choices[0].message.content
-                                                 and a["question"] == q)
+                                                 and a["question"] == q), \
+                    "without a model draft" in a["note"]
 
             via_gradio(list(CASES)[0])  # warm
             for n in (8, 20):
@@ -108,8 +113,9 @@ def main() -> None:
                             results = list(pool.map(one, asked))
                         wall = time.perf_counter() - t
                         lat = [r[0] for r in results]
-                        print(f"slots {slots}, {name}, {n} concurrent questions: "
-                              f"{sum(r[1] for r in results)}/{n} correct; latency p50 "
+                        print(f"slots {slots}, wait {wait} s, {name}, {n} concurrent questions: "
+                              f"{sum(r[1] for r in results)}/{n} correct, "
+                              f"{sum(r[2] for r in results)} quoted without a draft; latency p50 "
                               f"{statistics.median(lat):.2f} s, p95 {pct(lat, 0.95):.2f} s; "
                               f"all done in {wall:.2f} s", flush=True)
 

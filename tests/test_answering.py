@@ -142,6 +142,25 @@ def test_refusal_is_not_grounded_and_asks_no_model():
     assert a.mode == "refused" and not a.grounded and not llm.calls
 
 
+def test_a_busy_model_leaves_a_verbatim_quote_not_a_wait():
+    from app.errors import ModelBusy
+
+    class BusyLLM(ScriptedLLM):
+        def stream(self, messages, max_tokens, temperature):
+            self.calls.append(messages)
+            raise ModelBusy("all 2 local-model contexts stayed busy for 1 s")
+            yield  # a generator, as the real one is
+
+    hits = _hits(AIRLINE, MUSEUM)
+    llm = BusyLLM("")
+    a = answering.answer(question.analyse("How much is Qantas spending on Airbus jets?"), hits,
+                         llm, FAKE, verify.LexicalVerifier(), answering.POLICIES["strict"],
+                         0.25, 60, 0.0)
+    assert llm.calls and a.mode == "extractive" and a.grounded and not a.dropped
+    assert "without a model draft" in a.note and "$25 billion" in a.text
+    assert a.citations[0].chunk.text == AIRLINE
+
+
 def test_a_sentence_that_overlapping_chunks_share_is_quoted_once():
     shared = "The deal is structured with an initial tranche of $5 billion, with an additional $20 billion to follow."
     first = "Qantas ordered Airbus jets. " + shared

@@ -62,3 +62,35 @@ def test_two_answers_are_generated_at_once_each_in_its_own_context():
     assert difflib.SequenceMatcher(None, out["a"], alone).ratio() > 0.8, (out["a"], alone)
     assert out["b"] and out["b"] != out["a"]
     assert llm._made == 2
+
+
+def test_an_answer_quotes_rather_than_queue_when_every_context_stays_busy():
+    import threading
+
+    from app.errors import ModelBusy
+
+    llm = LocalLLM(default_model_path(), slots=1, wait=0.3)
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # one generation keeps the only context between two tokens
+        for i, _ in enumerate(llm.stream([{"role": "user", "content": "Count to ten."}], 16, 0.0)):
+            if i == 0:
+                started.set()
+                release.wait(60)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert started.wait(60)
+        began = time.perf_counter()
+        try:
+            next(iter(llm.stream([{"role": "user", "content": "Say hello."}], 8, 0.0)))
+            raise AssertionError("a second generation ran while the only context was busy")
+        except ModelBusy as e:
+            assert "stayed busy for 0.3 s" in str(e)
+        assert 0.25 < time.perf_counter() - began < 5
+    finally:
+        release.set()
+        t.join(60)
+    # the context is free again: the next answer gets it
+    assert "".join(llm.stream([{"role": "user", "content": "Say hello."}], 8, 0.0)).strip()
