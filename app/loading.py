@@ -6,7 +6,7 @@ and reduced to readable text (headings as "# Title" lines, as Markdown
 writes them; paragraphs, list items and each line of a literal block as a
 block of its own; Sphinx roles such as :class:`x` reduced to their words,
 and :ref:`label` to the title of the section it names, found across the .rst
-files of the file's folder); .pdf is read page by page with pypdf,
+files of the file's folder); .pdf is read page by page with pypdfium2 (PDFium),
 NFKC-normalised (so ligatures read "fi") with words hyphenated across line
 breaks joined again;
 .html/.htm with BeautifulSoup (visible text); .docx with docx2txt, the readers
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,18 +168,27 @@ def read_file(path: Path) -> list[Page]:
     return pages
 
 
+_PDFIUM = threading.Lock()  # PDFium is not thread-safe; uploads may be read beside each other
+
+
 def _read_pdf(path: Path, name: str) -> list[Page]:
-    import logging
+    import pypdfium2 as pdfium
 
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
-        reader = PdfReader(str(path))
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-        texts = [(page.extract_text() or "") for page in reader.pages]
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as e:
+        with _PDFIUM:
+            doc = pdfium.PdfDocument(str(path))
+            try:
+                meta_title = doc.get_metadata_dict().get("Title") or ""
+                texts = []
+                for i in range(len(doc)):
+                    page = doc[i]
+                    textpage = page.get_textpage()
+                    texts.append(textpage.get_text_range() or "")
+                    textpage.close()
+                    page.close()
+            finally:
+                doc.close()
+    except (pdfium.PdfiumError, ValueError, OSError) as e:
         raise BadFileError(f"{name}: not a readable PDF ({type(e).__name__}: {e})"[:300]) from None
     texts = [clean_pdf_text(t) for t in texts]
     title = meta_title.strip() or _title_from_text(next((t for t in texts if t.strip()), ""), path.stem)
@@ -213,11 +223,15 @@ def _read_docx(path: Path, name: str) -> Page:
 
 
 def clean_pdf_text(text: str) -> str:
-    """NFKC (ligatures such as "\ufb01" become "fi") and words split by a hyphen at a
-    line break joined ("re-\nsults" -> "results"). A hyphen before a capital or a
-    digit stays: "Proof-of-\nStake" is a compound, not a broken word."""
+    """NFKC (ligatures such as "\ufb01" become "fi"), PDFium's line ends and soft
+    hyphens dropped, and words split by a hyphen at a line break joined
+    ("re-\nsults" -> "results"). A hyphen before a capital or a digit stays:
+    "Proof-of-\nStake" is a compound, not a broken word."""
     import unicodedata
 
+    # PDFium ends lines with \r\n and marks a hyphen it joined across a line
+    # break with U+FFFE ("us\ufffeers"): the word is whole without it.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffe", "")
     text = unicodedata.normalize("NFKC", text)
     return re.sub(r"(?<=[a-z])-[ \t]*\n[ \t]*(?=[a-z])", "", text)
 

@@ -275,6 +275,8 @@ def test_pdf_text_is_nfkc_normalised_and_line_break_hyphens_joined():
 
     assert clean_pdf_text("the \ufb01rst re-\nsults of the e\ufb00ort") == "the first results of the effort"
     assert clean_pdf_text("Proof-of-\nStake and 2019-\n2020") == "Proof-of-\nStake and 2019-\n2020"
+    # PDFium's own line ends and the soft hyphen it marks inside a word it joined
+    assert clean_pdf_text("number of us\ufffeers\r\nand se-\r\ncurity") == "number of users\nand security"
 
 
 def test_a_changed_reader_reads_unchanged_files_again(monkeypatch):
