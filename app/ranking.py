@@ -9,6 +9,8 @@ sentence holds (with the sentence before it, which often names what "it"
 refers to), plus a bonus when it gives the kind of fact asked for. A
 cross-encoder would be another implementation of the same protocol.
 
+A sentence that holds a paper's own reference marks ("[3]") is cut at them
+into verbatim pieces, each a candidate of its own.
 A sentence that several overlapping chunks hold is one candidate, credited to
 the best-ranked chunk that holds it: an answer never quotes it twice. A
 sentence that gives orders to whoever answers (`text.is_instruction`) is never
@@ -67,6 +69,21 @@ def _words(s: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9$%]+", s.lower()) if len(w) > 2}
 
 
+# A paper's own reference marks ("enforceable” [3].", "(“smart ID”[29])"): after
+# a space, a closing quote or bracket, so code such as rows[0] is left alone.
+REFERENCE_MARK = re.compile(r"(?<=[\s\u201d\"')])\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
+
+
+def without_reference_marks(sentence: str) -> list[str]:
+    """The verbatim stretches of a sentence between its reference marks. An
+    answer cites sources as [n]: a quote holding a paper's own "[3]" would read
+    as a citation of source 3, to people and to every client that parses [n]."""
+    if not REFERENCE_MARK.search(sentence):
+        return [sentence]
+    pieces = (p.strip().lstrip("),;:").strip() for p in REFERENCE_MARK.split(sentence))
+    return [p for p in pieces if p and not re.fullmatch(r"[\W_]+", p)]
+
+
 def sentence_key(sentence: str) -> str:
     """Two sentences are the same when their words are (overlapping chunks cut
     the same sentence with other white space or a lost closing quote)."""
@@ -111,17 +128,18 @@ class SentenceRanker:
                     ordered = text.is_instruction(sent) and sent.rstrip().endswith(":")
                     prev = sent
                     continue
-                key = sentence_key(sent)
-                # overlapping chunks hold the same sentence: it is one candidate,
-                # credited to the best-ranked chunk (the same words twice in one
-                # chunk are two passages, as in two sections of a settings page)
-                if len(_words(sent)) >= 3 and seen.get(key, n) == n:
-                    seen[key] = n
-                    # the section's title scopes every sentence under it
-                    self.cands.append((n, sent, f"{heading} {prev} {sent}"))
-                    last = (n, sent)
-                    if heading:
-                        self.headings[(n, sent)] = heading
+                for piece in without_reference_marks(sent):
+                    key = sentence_key(piece)
+                    # overlapping chunks hold the same sentence: it is one candidate,
+                    # credited to the best-ranked chunk (the same words twice in one
+                    # chunk are two passages, as in two sections of a settings page)
+                    if len(_words(piece)) >= 3 and seen.get(key, n) == n:
+                        seen[key] = n
+                        # the section's title scopes every sentence under it
+                        self.cands.append((n, piece, f"{heading} {prev} {piece}"))
+                        last = (n, piece)
+                        if heading:
+                            self.headings[(n, piece)] = heading
                 prev = sent
         # A follow-up was retrieved with the conversation around it, but its
         # answer is what the newest question asks: weigh that one most.

@@ -161,6 +161,22 @@ def test_a_busy_model_leaves_a_verbatim_quote_not_a_wait():
     assert a.citations[0].chunk.text == AIRLINE
 
 
+def test_a_papers_own_reference_marks_never_read_as_citations():
+    paper = ("In a blockchain network, the smart contract is \u201ca secure and unstoppable computer "
+             "program representing an agreement that is automatically executable\u201d [3]. "
+             "Designs differ in identity (\u201csmart ID\u201d[29]), business semantics [30], "
+             "and temporal patterns [31].")
+    hits = _hits(paper, MUSEUM)
+    a, llm = _run("What is a smart contract in a blockchain network?", hits,
+                  "A smart contract is a poem [1].")
+    assert a.mode == "extractive" and "unstoppable computer program" in a.text
+    assert text.cited_numbers(a.text) == [1]  # no [3], [29], [30] or [31] among the marks
+    for c in a.citations:
+        for part in c.quote.split(" \u2026 "):
+            assert part in paper
+    assert "[3]" not in llm.calls[0][-1]["content"]  # nor in what the model was shown
+
+
 def test_a_sentence_that_overlapping_chunks_share_is_quoted_once():
     shared = "The deal is structured with an initial tranche of $5 billion, with an additional $20 billion to follow."
     first = "Qantas ordered Airbus jets. " + shared
