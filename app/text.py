@@ -254,6 +254,17 @@ SPECIFIC_MEASURES = frozenset(
 SPECIFIC_RE = "|".join(sorted(SPECIFIC_MEASURES))
 NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve "
                           "twenty thirty forty fifty hundred thousand dozen half".split())
+# Counts written as words, which a claim states as surely as digits ("the two
+# main factors"); "one" is left out: it is a pronoun as often as a count.
+COUNT_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split()) if i > 1}
+COUNT_WORDS |= {"twenty": "20", "thirty": "30", "forty": "40", "fifty": "50"}
+
+
+def counts(sentence: str) -> list[tuple[str, str]]:
+    """(word, digits) for every count a sentence writes in words."""
+    return [(w, COUNT_WORDS[w]) for w in dict.fromkeys(re.findall(r"[a-z]+", sentence.lower()))
+            if w in COUNT_WORDS]
 
 
 MONEY_OR_SHARE = re.compile(

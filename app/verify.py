@@ -5,8 +5,8 @@ Two implementations of one `Verifier` protocol, chosen by the
 
 `LexicalVerifier` (words). A draft is split into sentences. A sentence is kept
 when (1) it carries at least one [n] mark naming a retrieved source, (2)
-every number, amount, percentage, year and proper name in it occurs in the
-text of the sources it cites (money, separators, "percent" and case
+every number, amount, percentage, year, count written in words ("two", as
+word or digit) and proper name in it occurs in the text of the sources it cites (money, separators, "percent" and case
 normalised), all within one sentence of a cited source (with the sentence
 before it: a true figure beside a true name is a false claim when the source
 never relates them), and (3) at least 75% of its other content words occur in
@@ -138,6 +138,8 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.75) -> Che
             figures, names = text.facts(sent)
             v.missing = [f for f in figures if not text.occurs(f, cited_text)]
             v.missing += [n for n in names if not text.occurs(n, cited_text)]
+            v.missing += [w for w, d in text.counts(text.strip_citations(sent))
+                          if not text.occurs(w, cited_text) and not text.occurs(d, cited_text)]
             # Names are rule 2's business; rule 3 weighs the words around them.
             words = text.content_words(sent) - {text.stem(n.lower()) for n in names}
             together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites])

@@ -36,6 +36,16 @@ def test_invented_figure_is_dropped_and_true_one_kept():
     assert result.dropped[0].missing == ["1.5 billion"]
 
 
+def test_a_count_in_words_needs_the_same_count_in_the_source():
+    source = ("As indicated in Table 1, performance and scalability are the dominating factors "
+              "that limit a platform. Three platforms were compared in 4 rounds.")
+    invented = verify.check("Performance and scalability are the two main factors that limit "
+                            "a platform [1].", [source])
+    assert not invented.kept and invented.dropped[0].missing == ["two"]
+    kept = verify.check("Three platforms were compared in four rounds [1].", [source])
+    assert kept.kept and not kept.dropped  # "two" as the source's digit, "Three" as its word
+
+
 def test_invented_name_is_dropped():
     result = verify.check("OpenAI is led by Sam Altman [1].", [INVEST])
     assert not result.kept and {"Sam", "Altman"} <= set(result.dropped[0].missing)
