@@ -9,10 +9,9 @@ on what the vectors mean). Random vectors are seeded, so the bench needs no
 cache and builds 100k chunks in minutes. Then, side by side with the seed-only
 index:
 
-- cold `ragchat ask` (a new process, wall seconds and peak RSS, median of 3;
-  each run's peak is printed too: the first ask after the bulk write also
-  replays Chroma's write log),
-  checked for the seed's "$50 billion" among the generated chunks;
+- cold `ragchat ask` (a new process, wall seconds and peak RSS, median of 3,
+  each run's peak printed too), checked for the seed's "$50 billion" among
+  the generated chunks;
 - warm retrieval p50 / p95 over 40 questions in one process;
 - BM25 load time in a new process (`Store.load_bm25`, median of 3);
 - the time `ragchat ingest` of one more small file takes (it syncs BM25).
@@ -163,8 +162,7 @@ def main() -> None:
                        correct=correct, p50=warm["p50"], p95=warm["p95"],
                        bm25=statistics.median(loads), ingest1=one_more)
             rows.append(row)
-            row["rss"] = statistics.median(rss)  # the first ask after a bulk write also
-            # replays Chroma's write log: every run's peak is printed
+            row["rss"] = statistics.median(rss)
             print(f"{row['size']:>7} chunks: cold ask {row['cold']:5.2f} s (peak {row['rss']:5.0f} MB,"
                   f" runs {'/'.join(f'{m:.0f}' for m in rss)} MB,"
                   f" {correct}/{a.runs} with $50 billion) | warm retrieval p50 "
