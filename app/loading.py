@@ -107,7 +107,7 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 
 # Bumped whenever a reader's output changes, so that the next ingest reads every
 # file again instead of serving text the old reader made.
-READER_VERSION = "6"
+READER_VERSION = "7"
 
 
 def file_hash(path: Path, salt: str = "") -> str:

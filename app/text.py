@@ -105,6 +105,19 @@ def _split_line(line: str) -> list[str]:
     return pieces + [line[start:]]
 
 
+def sentence_spans(text: str) -> list[str]:
+    """`text` cut after each sentence's end and the white space after it, so
+    that the pieces joined are `text` again: what the chunker splits on (the
+    same sentence ends as `split_sentences`, abbreviations included)."""
+    pieces, start = [], 0
+    for m in _SENT_END.finditer(text):
+        if ABBREVIATIONS.search(text[max(start, m.start() - 8):m.start() + 1]):
+            continue
+        pieces.append(text[start:m.end(1)])
+        start = m.end(1)
+    return pieces + [text[start:]] if start < len(text) or not pieces else pieces
+
+
 def is_heading(sentence: str) -> bool:
     """A heading line ("# Settings"): context for what follows, not a claim."""
     return sentence.lstrip().startswith("#")

@@ -270,6 +270,28 @@ def test_broken_restructuredtext_still_reads_or_fails_on_one_line():
     assert report.added == ["docs/odd.rst"] or list(report.failed.values())[0].count("\n") == 0
 
 
+def test_chunks_are_cut_at_ragchats_own_sentence_ends_without_nltk(tmp_path):
+    import subprocess
+    import sys
+
+    from app import text
+
+    prose = "Dr. Smith wrote it, e.g. for JSON. The API answered 42 times!  Then\nit stopped"
+    pieces = text.sentence_spans(prose)
+    assert "".join(pieces) == prose  # offsets into the source stay exact
+    assert pieces == ["Dr. Smith wrote it, e.g. for JSON. ", "The API answered 42 times!  ",
+                      "Then\nit stopped"]
+    # an ingest never imports NLTK (LlamaIndex's default sentence tokenizer: 2.3 s)
+    (tmp_path / "a.md").write_text("# A\n\n" + " ".join(["One sentence here."] * 400))
+    probe = ("import sys; from pathlib import Path; from app.engine import Engine; "
+             "from app.settings import Settings; "
+             "r = Engine(Settings(index_dir=Path('index'))).ingest([Path('a.md')]); "
+             "assert r.ok and r.total_chunks > 1, r; print('nltk' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_pdf_text_is_nfkc_normalised_and_line_break_hyphens_joined():
     from app.loading import clean_pdf_text
 
