@@ -64,7 +64,7 @@ COMMON_GATE := --fail-under answerable_refused=0.05 --fail-under citation_precis
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
 DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.75 --fail-under unanswerable_refused=0.5 \
   --fail-under expect_none_violations=0
-BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.93 --fail-under answerable_refused=0 \
+BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.94 --fail-under answerable_refused=0 \
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
 
 # The browser tests drive Debian's Chromium and the no-traffic test runs strace: installed
@@ -90,6 +90,8 @@ eval: install
 	$(RAGCHAT) eval eval/holdout_qa.jsonl --baseline naive --out eval/reports/holdout_qa
 	$(RAGCHAT) eval eval/docs_qa.jsonl --out eval/reports/docs_qa
 	$(RAGCHAT) eval eval/docs_holdout.jsonl --out eval/reports/docs_holdout
+	$(RAGCHAT) eval eval/docs_holdout2.jsonl --out eval/reports/docs_holdout2
+	$(RAGCHAT) eval eval/docs_holdout3.jsonl --out eval/reports/docs_holdout3
 	$(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana
 
 bench: install
