@@ -15,6 +15,7 @@ not recognised (`app.question` then asks for no particular kind of fact).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 LANGUAGE = "english"  # Snowball stemmer and word lists below
 
@@ -95,11 +96,20 @@ ABBREVIATIONS = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|incl|Mr|Mrs|Ms|D
                            r"Eq|Sec|Vol|al)\.)$", re.I)
 
 
+def _sentence_breaks(text: str) -> Iterator[re.Match]:
+    """Each sentence end of `text` (group 1 is the white space after it), a
+    full stop that ends an abbreviation ("e.g.") aside."""
+    start = 0
+    for m in _SENT_END.finditer(text):
+        if ABBREVIATIONS.search(text[max(start, m.start() - 8):m.start() + 1]):
+            continue
+        yield m
+        start = m.end(1)
+
+
 def _split_line(line: str) -> list[str]:
     pieces, start = [], 0
-    for m in _SENT_END.finditer(line):
-        if ABBREVIATIONS.search(line[max(start, m.start() - 8):m.start() + 1]):
-            continue
+    for m in _sentence_breaks(line):
         pieces.append(line[start:m.start(1)])
         start = m.end(1)
     return pieces + [line[start:]]
@@ -108,14 +118,9 @@ def _split_line(line: str) -> list[str]:
 def sentence_spans(text: str) -> list[str]:
     """`text` cut after each sentence's end and the white space after it, so
     that the pieces joined are `text` again: what the chunker splits on (the
-    same sentence ends as `split_sentences`, abbreviations included)."""
-    pieces, start = [], 0
-    for m in _SENT_END.finditer(text):
-        if ABBREVIATIONS.search(text[max(start, m.start() - 8):m.start() + 1]):
-            continue
-        pieces.append(text[start:m.end(1)])
-        start = m.end(1)
-    return pieces + [text[start:]] if start < len(text) or not pieces else pieces
+    same sentence ends as `split_sentences`)."""
+    bounds = [0] + [m.end(1) for m in _sentence_breaks(text)] + [len(text)]
+    return [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a] or [text]
 
 
 def is_heading(sentence: str) -> bool:
