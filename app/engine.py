@@ -22,7 +22,7 @@ from app.errors import RagchatError
 from app.ingest import Progress, ingest
 from app.llm import LanguageModel, load_llm
 from app.settings import Settings, load_settings, policy_name
-from app.store import Store
+from app.store import Store, reopened_chroma_client
 from app.types import Answer, CollectionStats, Hit, IngestReport
 
 MAX_QUESTION_CHARS = 2000  # with the sources, a longer one overflows the local model's context
@@ -69,6 +69,8 @@ class _Parts:
         self.retrievers: dict[tuple, object] = {}
         self.llms: dict[tuple, LanguageModel] = {}
         self.verifiers: dict[str, verify.Verifier] = {}
+        # (store key, collection) -> the BM25 version its client and retriever reflect
+        self.seen: dict[tuple, str] = {}
 
 
 class Engine:
@@ -112,15 +114,43 @@ class Engine:
     def _retriever_key(self) -> tuple:
         return self._store_key() + (self.settings.collection,)
 
+    def _catch_up(self) -> None:
+        """When another process ingested into this collection since this one
+        loaded it (`ragchat ingest` beside `ragchat serve`; its BM25 version
+        says so), reopen the embedded Chroma client, whose in-memory vector
+        index never sees their writes, and drop the retrievers built on it.
+        Our own ingests record the version they wrote. Holds the parts lock."""
+        parts = self._parts
+        key = self._store_key()
+        if key not in parts.clients:
+            return  # the client made next reads the index as it is
+        now = Store(self.settings, parts.clients[key]).bm25_version()
+        seen = parts.seen.setdefault(self._retriever_key(), now)
+        if seen == now:
+            return
+        if not self.settings.chroma_url:  # a Chroma server always answers from its own state
+            parts.clients[key] = reopened_chroma_client(self.settings)
+        for table in (parts.retrievers, parts.seen):
+            for k in [k for k in table if k[:len(key)] == key]:
+                del table[k]
+        parts.seen[self._retriever_key()] = now
+
+    def _store_to_write(self) -> Store:
+        with self._parts.lock:
+            self._catch_up()
+            return self.store
+
     @property
     def retriever(self):
         parts = self._parts
         with parts.lock:
+            self._catch_up()
             key = self._retriever_key()
             if key not in parts.retrievers:
                 from app.retrieval import HybridRetriever
 
                 store = self.store
+                parts.seen.setdefault(key, store.bm25_version())  # read before anything loads
                 col = store.open(embedding.embedder_name(self.settings))
                 parts.retrievers[key] = HybridRetriever(store, col, self.embedder)
             return parts.retrievers[key]
@@ -181,8 +211,12 @@ class Engine:
                waiting: Callable[[str], None] | None = None) -> IngestReport:
         paths = list(paths) if paths else [self.settings.seeds_dir]
         try:
-            return ingest(self.settings, paths, progress=progress, store=self.store,
-                          waiting=waiting, embedder=lambda: self.embedder)
+            report = ingest(self.settings, paths, progress=progress, store=self.store,
+                            waiting=waiting, embedder=lambda: self.embedder,
+                            fresh=self._store_to_write)
+            with self._parts.lock:  # the version this ingest wrote, through our client
+                self._parts.seen[self._retriever_key()] = self.store.bm25_version()
+            return report
         finally:
             with self._parts.lock:  # pick up the new chunks and BM25 index
                 self._parts.retrievers.pop(self._retriever_key(), None)

@@ -226,12 +226,18 @@ def ingest(
     store: Store | None = None,
     waiting: Callable[[str], None] | None = None,
     embedder: Callable[[], embedding.OnnxEmbedder] | None = None,
+    fresh: Callable[[], Store] | None = None,
 ) -> IngestReport:
     """Ingest `paths` into the collection; `waiting` hears one line when another
     ingest holds the index and this one waits for it; `embedder` gives the ONNX
-    embedder already loaded (a server's), when there is one."""
+    embedder already loaded (a server's), when there is one; `fresh`, called
+    once the ingest lock is held, gives the store to write through (a server's
+    client is reopened there when another process ingested since it loaded the
+    index: writing through a stale vector index could overwrite theirs)."""
     store = store or Store(settings)
     with store.writing(waiting):
+        if fresh is not None:
+            store = fresh()
         return _ingest(settings, paths, progress, store, embedder)
 
 

@@ -71,6 +71,25 @@ def chroma_client(settings: Settings) -> Any:
     return client
 
 
+def reopened_chroma_client(settings: Settings) -> Any:
+    """A new embedded client that reads the index from disk again.
+
+    chromadb keeps one System per path and process, and with it the vector
+    index it loaded: another process's writes reach its SQLite tables but
+    never its in-memory HNSW index, and a client made again gets the same
+    System (chroma-core/chroma#3792). The path's System is dropped from that
+    cache, not stopped (a question in flight still reads through it), so the
+    next client loads the files as they are now. Private chromadb state,
+    checked by tests/test_ingest.py against the pinned chromadb 1.5."""
+    from chromadb.api.shared_system_client import SharedSystemClient as Shared
+
+    path = str((settings.index_dir / "chroma").resolve())
+    with Shared._refcount_lock:
+        Shared._identifier_to_system.pop(path, None)
+        Shared._identifier_to_refcount.pop(path, None)
+    return chroma_client(settings)
+
+
 def _probe(base: str, settings: Settings) -> None:
     """One heartbeat with a timeout before chromadb, whose client has none, is used."""
     import httpx
@@ -309,6 +328,11 @@ class Store:
     @staticmethod
     def _stamp(ids: list[str]) -> str:
         return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+    def bm25_version(self) -> str:
+        """The current BM25 version's name: it changes whenever an ingest in any
+        process changed the collection."""
+        return self._current().get("dir", "")
 
     def _current(self) -> dict:
         try:

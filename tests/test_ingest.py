@@ -354,3 +354,43 @@ def test_source_names_do_not_depend_on_the_working_directory(tmp_path):
     assert "1 unchanged" in second.stdout and "1 in collection" in second.stdout
     assert {m["source"] for _, m in _stored(Engine(Settings(index_dir=Path("idx")))).values()} == {
         "docs/notes.txt"}
+
+
+def test_a_running_engine_sees_another_processs_ingest_and_keeps_it_when_it_ingests(tmp_path):
+    """`ragchat serve` beside `ragchat ingest`: embedded Chroma's in-memory vector
+    index never sees another process's writes, and a client made again got the
+    same one; writing through it could overwrite theirs."""
+    shutil.copytree(SEED.parent, "seeds")
+    serving = _engine()
+    assert serving.ingest([Path("seeds")]).ok
+    assert serving.ask("How much is Amazon investing in OpenAI?").mode != "refused"
+    Path("falcon.md").write_text("# Falcon\n\nThe Falcon project budget is 7 million euros, "
+                                 "approved by the council in March.\n")
+    other = run_cli("ingest", "falcon.md", cwd_dir=tmp_path)  # another process
+    assert other.returncode == 0, other.stderr
+    # the serving engine answers from it: keyword and vector index both
+    a = serving.ask("What is the Falcon project budget?")
+    assert "7 million euros" in a.text and a.citations[0].chunk.source == "falcon.md"
+    dense = serving.retriever.collection.query(
+        query_embeddings=[serving.embedder.embed(["Falcon project budget"])[0].tolist()],
+        n_results=1, include=["metadatas"])
+    assert dense["metadatas"][0][0]["source"] == "falcon.md"
+    # its own ingest after theirs keeps theirs, as a new process reads the index
+    Path("heron.md").write_text("# Heron\n\nThe Heron bridge opened in 1932 after six years.\n")
+    assert serving.ingest([Path("heron.md")]).ok
+    probe = ("import json; from pathlib import Path; from app.engine import Engine; "
+             "from app.settings import Settings; e = Engine(Settings(index_dir=Path('index'))); "
+             "col = e.retriever.collection; out = {}\n"
+             "for q in ('Falcon project budget', 'Heron bridge opened'):\n"
+             "    r = col.query(query_embeddings=[e.embedder.embed([q])[0].tolist()], n_results=1)\n"
+             "    out[q] = r['metadatas'][0][0]['source']\n"
+             "print(json.dumps([col.count(), out]))")
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout.strip().splitlines()[-1]
+    count, found = json.loads(out)
+    assert found == {"Falcon project budget": "falcon.md", "Heron bridge opened": "heron.md"}
+    assert count == len(_stored(serving))
