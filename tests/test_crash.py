@@ -106,7 +106,9 @@ def test_kill_during_a_big_write_serves_current_text_and_the_next_ingest_heals()
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     (docs / "orion.txt").write_text(ORION.format(99))
-    (docs / "zz_big.txt").write_text(_prose(random.Random(1), 1500))
+    # big enough that its chunks take several times the 6 s below to embed and write
+    # (1,500 sentences were all written within those 6 s in one CI run: a race)
+    (docs / "zz_big.txt").write_text(_prose(random.Random(1), 5000))
     proc = _ingest_process("docs")
     # orion.txt comes first; kill once the big file's chunks are being written
     _kill_when(proc, lambda: _pending() and Path("idx/chroma").exists(), then=6.0)
