@@ -181,6 +181,13 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
                   question=q.text, query=q.query, note=note)
 
 
+def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str) -> Answer:
+    """The extractive answer, or a refusal when no sentence can be quoted."""
+    if ranker.cands:
+        return extractive(q, hits, ranker, why)
+    return refusal(q, hits, "the passages hold no sentence to quote")
+
+
 def _facts_of_kind(sentence: str, kind: str) -> set[str]:
     figures = text.amounts(sentence) if kind == "figure" else [
         f for f in text.facts(sentence)[0] if re.fullmatch(r"\d{4}", f)]
@@ -271,8 +278,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
             if on_token:
                 on_token(piece)
     except ModelBusy as e:  # raised before any piece: quote rather than queue
-        a = (extractive(q, hits, ranker, f"quoted without a model draft: {e}") if ranker.cands
-             else refusal(q, hits, "the passages hold no sentence to quote"))
+        a = _quote_or_refuse(q, hits, ranker, f"quoted without a model draft: {e}")
         a.timings["generate"] = time.perf_counter() - t
         return a, hits
     draft = "".join(pieces).strip()
@@ -312,10 +318,9 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                    dropped=dropped,
                    note="citation marks added by the verifier"
                    if any(v.attributed for v in result.kept) else "")
-    elif ranker.cands:
-        a = extractive(q, hits, ranker, why)
-        a.dropped = dropped
     else:
-        a = refusal(q, hits, "the passages hold no sentence to quote")
+        a = _quote_or_refuse(q, hits, ranker, why)
+        if a.mode == "extractive":
+            a.dropped = dropped
     a.timings.update(timings)
     return a, hits
