@@ -14,9 +14,11 @@ other. Left out: tool calls, images and logprobs.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -105,11 +107,57 @@ def free_cores(samples: int = 3) -> int:
     return max(1, min(n, n - max(0, min(seen))))
 
 
+REQUANTIZE_MAX_BYTES = 512 * 2**20  # a larger model keeps its file: Q8_0 of a 7B model is 7 GB
+
+
+def runnable_copy(path: Path, cache_dir: Path) -> Path:
+    """The GGUF file to run for `path`: for a model of at most 512 MB, a copy in
+    llama.cpp's Q8_0 blocks, made once under `cache_dir` (about 0.5 s for the
+    default model) and reused while the file's size and time stamp stay the same.
+
+    Why: measured on this 2-core AMD EPYC (AVX and FMA, no AVX2), SmolLM2-135M
+    read prompts at 3.4 ms per token from its Q4_1 file and at 2.3 ms from a Q8_0
+    copy (6.2 against 3.4 ms on one thread), and generated at about the same
+    speed. A Q8_0 block keeps each weight of a 4-bit block to within 1/254 of
+    the block's range: the same model, not a smaller one. On any error (a full
+    disk, a read-only folder) the original file is run and a warning printed."""
+    st = path.stat()
+    if st.st_size > REQUANTIZE_MAX_BYTES:
+        return path
+    dest = cache_dir / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}.q8_0.gguf"
+    if dest.is_file():
+        return dest
+    import ctypes
+
+    import llama_cpp
+    import llama_cpp._logger
+
+    llama_cpp._logger.set_verbose(False)  # else a line per tensor goes to stderr
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+        params.allow_requantize = True
+        params.nthread = cores()
+        if llama_cpp.llama_model_quantize(str(path).encode(), str(tmp).encode(),
+                                          ctypes.byref(params)) != 0:
+            raise OSError("llama.cpp could not write the copy")
+        os.replace(tmp, dest)  # whole or not at all: two processes may race here
+        return dest
+    except OSError as e:
+        print(f"Warning: running {path.name} as it is: no Q8_0 copy in {cache_dir} ({e})",
+              file=sys.stderr)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return path
+
+
 class LocalLLM:
     """A GGUF model run in-process by llama.cpp.
 
     Up to `slots` answers are generated at once, each in a llama.cpp context of
-    its own (the model loaded again, about 100 MB for the default one), made
+    its own (the model loaded again, about 150 MB for the default one), made
     when a generation first finds every context busy; more wait for one. With
     `n_threads` unset, a generation starts with as many threads as there are
     free cores, and between tokens gives some back when other generations of
@@ -123,7 +171,7 @@ class LocalLLM:
     """
 
     def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None,
-                 slots: int = 1, wait: float = float("inf")):
+                 slots: int = 1, wait: float = float("inf"), cache_dir: Path | None = None):
         if not model_path.is_file():
             raise ModelMissingError(f"model file not found: {model_path} (set RAGCHAT_MODEL_PATH)")
         try:
@@ -143,7 +191,9 @@ class LocalLLM:
         for module in (llama_cpp.llama, llama_cpp._internals, llama_cpp.llama_chat_format):
             module.suppress_stdout_stderr = _KeepStreams
         self.name = model_path.name
-        self.path, self.n_ctx, self.slots = model_path, n_ctx, max(1, slots)
+        # what llama.cpp runs: a Q8_0 copy of a small model (see runnable_copy)
+        run = runnable_copy(model_path, cache_dir) if cache_dir is not None else model_path
+        self.path, self.n_ctx, self.slots = run, n_ctx, max(1, slots)
         self.wait = wait
         self.fixed_threads = n_threads
         self.threads = n_threads or cores()  # of the last generation started
@@ -263,7 +313,8 @@ def load_llm(settings: Settings) -> LanguageModel:
         case "local":
             path = settings.model_path or default_model_path()
             return LocalLLM(Path(path), settings.n_ctx, settings.n_threads, settings.llm_slots,
-                            settings.llm_wait)
+                            settings.llm_wait, cache_dir=None if settings.llm_requantize == "none"
+                            else settings.index_dir / ".llm")
         case "openai":
             return OpenAILLM(
                 settings.openai_base_url, settings.openai_model,

@@ -94,3 +94,33 @@ def test_an_answer_quotes_rather_than_queue_when_every_context_stays_busy():
         t.join(60)
     # the context is free again: the next answer gets it
     assert "".join(llm.stream([{"role": "user", "content": "Say hello."}], 8, 0.0)).strip()
+
+
+def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys):
+    from app import llm as llm_module
+    from app.llm import runnable_copy
+
+    original = default_model_path()
+    copy = runnable_copy(original, tmp_path / "llm")
+    assert copy.parent == tmp_path / "llm" and copy.name.endswith(".q8_0.gguf")
+    made = copy.stat().st_mtime_ns
+    assert runnable_copy(original, tmp_path / "llm") == copy  # reused, not made again
+    assert copy.stat().st_mtime_ns == made
+    assert not [p for p in copy.parent.iterdir() if p.name.startswith(".")]  # no half copy left
+
+    # the copy is the same model: the same greedy answer as the original file
+    ask = [{"role": "user", "content": "What is the capital of France? One word."}]
+    run = LocalLLM(original, cache_dir=tmp_path / "llm")
+    assert run.path == copy and run.name == original.name
+    assert "paris" in "".join(run.stream(ask, 6, 0.0)).lower()
+
+    # a large model keeps its own file; a folder that cannot be written is a warning
+    llm_module.REQUANTIZE_MAX_BYTES, limit = 1024, llm_module.REQUANTIZE_MAX_BYTES
+    try:
+        assert runnable_copy(original, tmp_path / "big") == original
+    finally:
+        llm_module.REQUANTIZE_MAX_BYTES = limit
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert runnable_copy(original, blocked / "llm") == original
+    assert f"running {original.name} as it is" in capsys.readouterr().err
