@@ -49,7 +49,7 @@ model = embedding.OnnxEmbedder(embedding.onnx_path(s), embedding.model_dir(s) / 
 load = time.perf_counter() - t
 t = time.perf_counter()
 for i in range(0, len(texts), 256):
-    model.embed(texts[i:i + 256])
+    model.embed(texts[i:i + 256], remember=False)
 onnx = time.perf_counter() - t
 st = None
 if sys.argv[2] == "1":

@@ -26,6 +26,21 @@ def test_onnx_query_embeddings_match_sentence_transformers(engine):
     assert np.all(cosines > 0.999), cosines
 
 
+def test_recent_vectors_are_reused_and_ingest_does_not_fill_the_memory(engine):
+    e = embedding.OnnxEmbedder(embedding.onnx_path(engine.settings),
+                               embedding.model_dir(engine.settings) / "tokenizer.json")
+    texts = ["How much is Amazon investing in OpenAI?", "Trainium", "Trainium"]
+    first = e.embed(texts)
+    assert len(e._recent) == 2
+    e.session = None  # a text it has to embed again would fail now
+    again = e.embed(list(reversed(texts)))
+    assert np.array_equal(again, first[::-1])
+    cold = embedding.OnnxEmbedder(embedding.onnx_path(engine.settings),
+                                  embedding.model_dir(engine.settings) / "tokenizer.json")
+    assert np.allclose(cold.embed(["Trainium", "other text"], remember=False)[0], first[1])
+    assert not cold._recent
+
+
 def test_money_question_retrieves_the_fifty_billion_passage_first(engine):
     hits = engine.retrieve("How much is Amazon investing in OpenAI?")
     assert "$50 billion" in hits[0].chunk.text
