@@ -25,6 +25,7 @@ import queue
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,7 @@ MODE_LABEL = {
     "extractive": "Quoted from your documents",
     "refused": "Not found in your documents",
 }
+DRAFT_EVERY = 0.15  # seconds between two updates of a streaming draft
 EMPTY_SOURCES = "<p>Sources for each answer appear here.</p>"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
@@ -224,9 +226,15 @@ def build_app(engine: Engine):
                 tokens.put(None)
 
         threading.Thread(target=work, daemon=True).start()
-        draft = ""
+        draft, shown = "", 0.0
         while (piece := tokens.get()) is not None:
             draft += piece
+            # The first piece at once, then at most every DRAFT_EVERY seconds: each
+            # update costs Gradio and the browser some CPU, which on two cores
+            # the model's threads were waiting for.
+            if shown and time.monotonic() - shown < DRAFT_EVERY:
+                continue
+            shown = time.monotonic()
             chat[-1] = {"role": "assistant",  # replaced by the checked answer
                         "content": "*Draft, not yet checked:* " + escape_markdown(draft) + " ▌"}
             yield chat, queries, "", gr.update(), *same
