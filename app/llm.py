@@ -15,6 +15,7 @@ other. Left out: tool calls, images and logprobs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import queue
@@ -110,10 +111,16 @@ def free_cores(samples: int = 3) -> int:
 REQUANTIZE_MAX_BYTES = 512 * 2**20  # a larger model keeps its file: Q8_0 of a 7B model is 7 GB
 
 
+def model_cache() -> Path:
+    """Where runnable copies of models are kept: one per user, shared by every
+    index (XDG_CACHE_HOME/ragchat/models, by default ~/.cache/ragchat/models)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragchat" / "models"
+
+
 def runnable_copy(path: Path, cache_dir: Path) -> Path:
     """The GGUF file to run for `path`: for a model of at most 512 MB, a copy in
     llama.cpp's Q8_0 blocks, made once under `cache_dir` (about 0.5 s for the
-    default model) and reused while the file's size and time stamp stay the same.
+    default model) and reused while the file's path, size and time stamp stay the same.
 
     Why: measured on this 2-core AMD EPYC (AVX and FMA, no AVX2), SmolLM2-135M
     read prompts at 3.4 ms per token from its Q4_1 file and at 2.3 ms from a Q8_0
@@ -124,7 +131,8 @@ def runnable_copy(path: Path, cache_dir: Path) -> Path:
     st = path.stat()
     if st.st_size > REQUANTIZE_MAX_BYTES:
         return path
-    dest = cache_dir / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}.q8_0.gguf"
+    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    dest = cache_dir / f"{path.stem}-{where}-{st.st_size}-{st.st_mtime_ns}.q8_0.gguf"
     if dest.is_file():
         return dest
     import ctypes
@@ -314,7 +322,7 @@ def load_llm(settings: Settings) -> LanguageModel:
             path = settings.model_path or default_model_path()
             return LocalLLM(Path(path), settings.n_ctx, settings.n_threads, settings.llm_slots,
                             settings.llm_wait, cache_dir=None if settings.llm_requantize == "none"
-                            else settings.index_dir / ".llm")
+                            else model_cache())
         case "openai":
             return OpenAILLM(
                 settings.openai_base_url, settings.openai_model,

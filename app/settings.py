@@ -116,8 +116,9 @@ class Settings(BaseSettings):
     llm_requantize: Literal["q8_0", "none"] = Field(
         "q8_0",
         description="'q8_0': a local model of at most 512 MB runs from a Q8_0 copy made once "
-        "under index_dir/.llm (the default 4-bit SmolLM2 reads prompts about 1.5x faster so "
-        "on a CPU without AVX2); 'none': run the GGUF file as it is.",
+        "in the user's cache (XDG_CACHE_HOME/ragchat/models, by default ~/.cache/ragchat/models); "
+        "the default 4-bit SmolLM2 reads prompts about 1.5x faster from it on a CPU without "
+        "AVX2. 'none': run the GGUF file as it is.",
     )
     n_ctx: int = Field(
         2048, ge=512, description="Context window (tokens) of the local model."

@@ -96,7 +96,7 @@ def test_an_answer_quotes_rather_than_queue_when_every_context_stays_busy():
     assert "".join(llm.stream([{"role": "user", "content": "Say hello."}], 8, 0.0)).strip()
 
 
-def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys):
+def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys, monkeypatch):
     from app import llm as llm_module
     from app.llm import runnable_copy
 
@@ -113,6 +113,14 @@ def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys):
     run = LocalLLM(original, cache_dir=tmp_path / "llm")
     assert run.path == copy and run.name == original.name
     assert "paris" in "".join(run.stream(ask, 6, 0.0)).lower()
+
+    # by default the copy is kept once per user, not per index
+    from app.llm import load_llm
+    from app.settings import Settings
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert load_llm(Settings(index_dir=tmp_path / "a")).path.parent == tmp_path / "xdg" / "ragchat" / "models"
+    assert load_llm(Settings(index_dir=tmp_path / "b", llm_requantize="none")).path == original
 
     # a large model keeps its own file; a folder that cannot be written is a warning
     llm_module.REQUANTIZE_MAX_BYTES, limit = 1024, llm_module.REQUANTIZE_MAX_BYTES
