@@ -92,6 +92,7 @@ eval: install
 	$(RAGCHAT) eval eval/docs_holdout.jsonl --out eval/reports/docs_holdout
 	$(RAGCHAT) eval eval/docs_holdout2.jsonl --out eval/reports/docs_holdout2
 	$(RAGCHAT) eval eval/docs_holdout3.jsonl --out eval/reports/docs_holdout3
+	$(RAGCHAT) eval eval/docs_holdout4.jsonl --out eval/reports/docs_holdout4
 	$(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana
 
 bench: install

@@ -175,7 +175,7 @@ class LocalLLM:
     A generation that finds every context busy waits at most `wait` seconds
     for one, then raises `ModelBusy` before yielding anything: on two cores a
     queue of drafts makes each answer wait for all the drafts before it (about
-    1.3 s of both cores each), and the caller can quote its sources instead.
+    1 s of both cores each), and the caller can quote its sources instead.
     """
 
     def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None,
