@@ -129,7 +129,9 @@ def runnable_copy(path: Path, cache_dir: Path) -> Path:
     the block's range: the same model, not a smaller one. On any error (a full
     disk, a read-only folder) the original file is run and a warning printed."""
     st = path.stat()
-    if st.st_size > REQUANTIZE_MAX_BYTES:
+    with open(path, "rb") as f:
+        gguf = f.read(4) == b"GGUF"
+    if st.st_size > REQUANTIZE_MAX_BYTES or not gguf:  # not a model: loading it says so
         return path
     where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
     dest = cache_dir / f"{path.stem}-{where}-{st.st_size}-{st.st_mtime_ns}.q8_0.gguf"

@@ -128,6 +128,9 @@ def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys, monkeyp
         assert runnable_copy(original, tmp_path / "big") == original
     finally:
         llm_module.REQUANTIZE_MAX_BYTES = limit
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("this is not a model\n")
+    assert runnable_copy(fake, tmp_path / "llm") == fake  # left to the load's one-line error
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     assert runnable_copy(original, blocked / "llm") == original
