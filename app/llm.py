@@ -26,7 +26,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from app.errors import RagchatError, ConfigError, EndpointError, ModelBusy, ModelMissingError
+from app.errors import (
+    ConfigError,
+    EndpointError,
+    ModelBusy,
+    ModelMissingError,
+    RagchatError,
+)
 from app.settings import Settings
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -109,6 +115,7 @@ def free_cores(samples: int = 3) -> int:
 
 
 REQUANTIZE_MAX_BYTES = 512 * 2**20  # a larger model keeps its file: Q8_0 of a 7B model is 7 GB
+STALE_COPY_SECONDS = 3600  # a half-written copy this old was left by a process that died
 
 
 def model_cache() -> Path:
@@ -146,6 +153,9 @@ def runnable_copy(path: Path, cache_dir: Path) -> Path:
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}")
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        for left in cache_dir.glob(f".{path.stem}-*"):  # a copy killed half-way, long ago
+            if time.time() - left.stat().st_mtime > STALE_COPY_SECONDS:
+                left.unlink(missing_ok=True)
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
         params.allow_requantize = True

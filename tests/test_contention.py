@@ -4,6 +4,7 @@ spinning OpenMP workers on a taken core stall every token)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -101,8 +102,13 @@ def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys, monkeyp
     from app.llm import runnable_copy
 
     original = default_model_path()
+    (tmp_path / "llm").mkdir()
+    killed = tmp_path / "llm" / f".{original.stem}-0-0.q8_0.gguf.123.456"  # a copy killed half-way
+    killed.write_bytes(b"GGUF half")
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
     copy = runnable_copy(original, tmp_path / "llm")
     assert copy.parent == tmp_path / "llm" and copy.name.endswith(".q8_0.gguf")
+    assert not killed.exists()
     made = copy.stat().st_mtime_ns
     assert runnable_copy(original, tmp_path / "llm") == copy  # reused, not made again
     assert copy.stat().st_mtime_ns == made

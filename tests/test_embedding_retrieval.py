@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import SEED
 
 from app import embedding
-from conftest import SEED
 
 
 def test_onnx_query_embeddings_match_sentence_transformers(engine):
