@@ -158,6 +158,8 @@ class OnnxEmbedder:
         embedded for retrieval and again for the ranker. Ingest does not remember."""
         import numpy as np
 
+        if not texts:
+            return np.zeros((0, 0))
         if remember:
             with self._lock:
                 known = {t: self._recent[t] for t in texts if t in self._recent}
@@ -171,8 +173,6 @@ class OnnxEmbedder:
                         known[t] = self._recent[t] = row
                     while len(self._recent) > RECENT:
                         self._recent.popitem(last=False)
-            if not texts:
-                return np.zeros((0, 0))
             return np.stack([known[t] for t in texts])
 
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together
@@ -188,8 +188,6 @@ class OnnxEmbedder:
             summed = (hidden * mask[..., None]).sum(axis=1)
             vecs = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
             out.append(vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None))
-        if not out:
-            return np.zeros((0, 0))
         rows = np.concatenate(out)
         result = np.empty_like(rows)
         result[order] = rows
