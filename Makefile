@@ -64,7 +64,7 @@ COMMON_GATE := --fail-under answerable_refused=0.05 --fail-under citation_precis
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
 DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.75 --fail-under unanswerable_refused=0.5 \
   --fail-under expect_none_violations=0
-BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.94 --fail-under answerable_refused=0 \
+BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.93 --fail-under answerable_refused=0 \
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
 
 # The browser tests drive Debian's Chromium and the no-traffic test runs strace: installed
@@ -93,6 +93,8 @@ eval: install
 	$(RAGCHAT) eval eval/docs_holdout2.jsonl --out eval/reports/docs_holdout2
 	$(RAGCHAT) eval eval/docs_holdout3.jsonl --out eval/reports/docs_holdout3
 	$(RAGCHAT) eval eval/docs_holdout4.jsonl --out eval/reports/docs_holdout4
+	$(RAGCHAT) eval eval/docs_holdout5.jsonl --out eval/reports/docs_holdout5
+	$(RAGCHAT) eval eval/docs_holdout6.jsonl --out eval/reports/docs_holdout6
 	$(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana
 
 bench: install

@@ -76,7 +76,9 @@ POLICIES = {
 
 
 def missing_terms(q: Question, hits: list[Hit]) -> list[str]:
-    joined = text.normalise(" ".join(h.chunk.text for h in hits))
+    """Terms of the question that none of the passages holds, in its text or
+    under the headings it stands under."""
+    joined = text.normalise(" ".join(h.chunk.headed for h in hits))
     return [t for t in q.terms if not text.occurs(t, joined)]
 
 

@@ -37,7 +37,7 @@ from typing import Any
 from app import embedding, loading, text
 from app.errors import BadFileError
 from app.settings import Settings
-from app.store import Store
+from app.store import Store, embed_text, with_header
 from app.types import IngestReport
 
 Progress = Callable[[int, int, str, int], None]  # (files done, files, current file, chunks written)
@@ -128,6 +128,9 @@ def _chunks(splitter: Any, doc: Any, block: str, offset: int, sections: Sections
         )
         node.id_ = hashlib.sha256(f"{source}\0{page}\0{start}\0{text}".encode()).hexdigest()[:32]
         node.relationships = {}  # the id is ours; no links to a docstore we don't keep
+        # Set after splitting, so the headings do not change where chunks are cut,
+        # and kept only as far as they leave the whole chunk in the embedder's window.
+        with_header(node, fits=lambda t: len(splitter._tokenizer(t)) <= embedding.MAX_WORD_PIECES - 2)
         nodes.append(node)
     return nodes
 
@@ -183,7 +186,7 @@ class _Writer:
         part = self.buffer[:n]
         self.store.mark_pending(self._steps())  # from the first write until BM25 matches again
         nodes = [node for _, node in part]
-        vectors = self.encode([node.get_content() for node in nodes])
+        vectors = self.encode([embed_text(node) for node in nodes])
         for node, vec in zip(nodes, vectors):
             node.embedding = vec
         if not (self.col.metadata or {}).get("dimension") and len(vectors):

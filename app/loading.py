@@ -105,9 +105,10 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
     return files, folders, problems, skipped
 
 
-# Bumped whenever a reader's output changes, so that the next ingest reads every
-# file again instead of serving text the old reader made.
-READER_VERSION = "7"
+# Bumped whenever what ingest makes of a file changes (a reader's text, or what is
+# embedded: 8 put each chunk under its headings), so that the next ingest reads every
+# file again instead of serving what the old version made.
+READER_VERSION = "8"
 
 
 def file_hash(path: Path, salt: str = "") -> str:

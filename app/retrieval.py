@@ -102,7 +102,8 @@ class HybridRetriever:
         found = {f[0]: f for f in self._keyword(" ".join(terms) + " " + query, min(pool, self.size))}
         for f in self._keyword(" ".join(terms), min(pool, self.size)):
             found.setdefault(f[0], f)
-        held = [(f, sum(text.occurs(t, text.normalise(f[1])) for t in terms)) for f in found.values()]
+        held = [(f, sum(text.occurs(t, text.normalise(chunk_from(*f).headed)) for t in terms))
+                for f in found.values()]
         most = max((n for _, n in held), default=0)
         best = [f for f, n in held if n == most and n > 0][:k]
         if not best:

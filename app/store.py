@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,8 +360,6 @@ class Store:
     def rebuild_bm25(self, col: Any) -> int:
         """Build the BM25 index from every chunk in the collection, write it as a
         new version and make that version current atomically."""
-        from llama_index.core.schema import TextNode
-
         got = get_all(col, ["documents", "metadatas"])
         d = self.bm25_dir()
         d.mkdir(parents=True, exist_ok=True)
@@ -369,12 +368,7 @@ class Store:
             write_atomic(d / "current.json", json.dumps({"stamp": stamp, "count": 0, "dir": ""}))
             self._prune(keep=set())
             return 0
-        nodes = []
-        for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]):
-            meta = {k: m.get(k) for k in FILE_KEYS if k in m}
-            # BM25 reads the text and the title; paths and hashes are not words.
-            nodes.append(TextNode(id_=i, text=t or "", metadata=meta,
-                                  excluded_embed_metadata_keys=[k for k in meta if k != "title"]))
+        nodes = [headed_node(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         retriever = _bm25_from_nodes(nodes)
         version = f"v-{stamp[:16]}"
         tmp = d / f".{version}.{os.getpid()}.tmp"
@@ -429,6 +423,49 @@ class Store:
         # questions need them, so a large collection loads in constant time.
         return bm25s.BM25.load(str(self.bm25_dir() / current["dir"]), load_corpus=True,
                                mmap=True, show_progress=False)
+
+
+HEADER_KEYS = ("title", "section")
+
+
+def with_header(node: Any, fits: Callable[[str], bool] | None = None) -> Any:
+    """Have the embedder and BM25 read a chunk under its headings: the title
+    of its document and of its section, each on a line above its text
+    (LlamaIndex's embed metadata mode). A chunk cut from the middle of a
+    section ("This is useful for modelling things like tags ...") is then
+    found by what the section is about ("Facet by JSON array"). Chroma stores,
+    and answers quote, the text alone; the model is shown no header.
+
+    `fits` says whether an embedded text fits the embedder's window: when the
+    headings would push the chunk's last words out of it, the section's title
+    alone is kept, else the document's, else none."""
+    meta = node.metadata
+    shown = [k for k in HEADER_KEYS if meta.get(k)]
+    if "section" in shown and meta.get("section") == meta.get("title"):
+        shown.remove("section")
+    node.excluded_llm_metadata_keys = list(meta)
+    node.metadata_template = "{value}"
+    for keys in (shown, [k for k in shown if k == "section"], [k for k in shown if k == "title"], []):
+        node.excluded_embed_metadata_keys = [k for k in meta if k not in keys]
+        if fits is None or not keys or fits(embed_text(node)):
+            break
+    return node
+
+
+def headed_node(cid: str, text: str, meta: dict) -> Any:
+    """A stored chunk as a LlamaIndex TextNode under its headings: what BM25
+    indexes (paths and hashes are not words)."""
+    from llama_index.core.schema import TextNode
+
+    return with_header(TextNode(id_=cid, text=text or "",
+                                metadata={k: meta.get(k) for k in FILE_KEYS if k in meta}))
+
+
+def embed_text(node: Any) -> str:
+    """A chunk's text as the embedder reads it (see `with_header`)."""
+    from llama_index.core.schema import MetadataMode
+
+    return node.get_content(metadata_mode=MetadataMode.EMBED)
 
 
 def _bm25_from_nodes(nodes: list) -> Any:

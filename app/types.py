@@ -27,6 +27,12 @@ class Chunk:
     page: int | None = None  # 1-based, for formats that have pages
     section: str = ""  # title of the section the chunk starts in ("# Title" lines), if any
 
+    @property
+    def headed(self) -> str:
+        """The text under the titles of its document and section, as retrieval
+        reads it (`app.store.with_header`): what the passage is about."""
+        return "\n".join(dict.fromkeys(t for t in (self.title, self.section, self.text) if t))
+
 
 @dataclass(frozen=True)
 class Hit:

@@ -40,10 +40,12 @@ import sys, time, json
 from pathlib import Path
 from app import embedding
 from app.settings import Settings
-from app.store import Store
+from app.store import Store, embed_text, headed_node
 s = Settings(index_dir=Path(sys.argv[1]))
 col = Store(s).open(embedding.embedder_name(s))
-texts = col.get(include=["documents"])["documents"]
+got = col.get(include=["documents", "metadatas"])
+# what ingest embedded: each stored chunk under its headings
+texts = [embed_text(headed_node(i, d, m)) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
 t = time.perf_counter()
 model = embedding.OnnxEmbedder(embedding.onnx_path(s), embedding.model_dir(s) / "tokenizer.json")
 load = time.perf_counter() - t

@@ -81,3 +81,57 @@ def test_ingest_with_onnx_stores_the_vectors_sentence_transformers_would(tmp_pat
     assert len(stored["onnx"]) >= 4
     for cid, vec in stored["onnx"].items():
         assert float(np.dot(vec, stored["sentence-transformers"][cid])) > 0.999, cid
+
+
+def test_a_chunk_is_found_by_the_headings_it_stands_under(tmp_path):
+    """A chunk from the middle of a section ("Feed it every evening.") does not
+    name what the section is about; it is embedded and keyword-indexed under
+    its document's and its section's titles, so a question about the section
+    finds it, while the stored and quoted text stays the file's own."""
+    from app.engine import Engine
+    from app.settings import Settings
+
+    intro = ("{0} need some care in their first weeks. Keep them away from draughts and "
+             "direct sun, and check on them in the morning and at night. Most problems "
+             "show early and are easy to put right when they are noticed.")
+    pets = {"Goldfish": "Feed it a pinch of food every evening.",
+            "Sourdough starters": "Feed it twice a day with equal weights of flour and water.",
+            "Tomato seedlings": "Feed it once a week with a weak liquid feed."}
+    notes = ("Write down what you did each day in a notebook: a record makes it much easier "
+             "to see what works and what does not over a whole season, and to do it again.")
+    body = "".join(f"## {name}\n\n{intro.format(name)}\n\n{detail} {notes}\n\n"
+                   for name, detail in pets.items())
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "care.md").write_text("# Care guide\n\n" + body)
+    engine = Engine(Settings(index_dir=tmp_path / "index", chunk_size=48, chunk_overlap=0))
+    assert engine.ingest([docs]).ok
+    text = (docs / "care.md").read_text()
+    for name, detail in pets.items():
+        hits = engine.retrieve(f"How often should I feed my {name.lower()}?", top_k=6)
+        feeding = [h.chunk for h in hits if "Feed it" in h.chunk.text]
+        # the chunk holds the instruction alone: only its section names the subject
+        assert feeding and all(name.split()[0] not in c.text for c in feeding)
+        assert detail in feeding[0].text and feeding[0].section == name
+        assert text[feeding[0].start:feeding[0].end] == feeding[0].text  # stored without headings
+        # the keyword index reads the headings too: a word only the heading holds finds it
+        assert any(detail in h.chunk.text
+                   for h in engine.retriever.containing([name.split()[0]], name, k=6))
+
+
+def test_headings_give_way_when_they_would_push_the_chunk_out_of_the_window():
+    from llama_index.core.schema import TextNode
+
+    from app.store import embed_text, with_header
+
+    def node(title="Care guide", section="Goldfish"):
+        return TextNode(text="Feed it every evening.",
+                        metadata={"source": "care.md", "title": title, "section": section, "start": 0})
+
+    assert embed_text(with_header(node())) == "Care guide\nGoldfish\n\nFeed it every evening."
+    assert embed_text(with_header(node(section="Care guide"))) == "Care guide\n\nFeed it every evening."
+    # the section's title is what the chunk is about: it is kept when both do not fit
+    short = with_header(node(title="T" * 80), fits=lambda t: len(t) <= 60)
+    assert embed_text(short) == "Goldfish\n\nFeed it every evening."
+    bare = with_header(node(title="T" * 80, section="S" * 80), fits=lambda t: len(t) <= 60)
+    assert embed_text(bare) == "Feed it every evening."
