@@ -26,7 +26,9 @@ The steps, in order:
 5. If nothing survives, or (strict policy) what survives gives no fact of the
    kind asked for, or a source sentence answers more closely than the draft,
    the answer is extractive: the best source sentences, quoted verbatim, each
-   under its section's title when that title names what was asked.
+   under its section's title when that title names what was asked. Under the
+   strict policy, quotes that give no fact of the kind asked for are refused,
+   as a draft that gives none would be.
 
 The strict policy is for small local models, which need the question-type
 gates and the ranker's veto; the model policy lets a capable model answer in
@@ -183,11 +185,18 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
                   question=q.text, query=q.query, note=note)
 
 
-def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str) -> Answer:
-    """The extractive answer, or a refusal when no sentence can be quoted."""
-    if ranker.cands:
-        return extractive(q, hits, ranker, why)
-    return refusal(q, hits, "the passages hold no sentence to quote")
+def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
+                     policy: Policy) -> Answer:
+    """The extractive answer, or a refusal when no sentence can be quoted, or
+    (strict policy) when the quotes give no fact of the kind asked for: the
+    check a draft must pass holds for quotes too."""
+    if not ranker.cands:
+        return refusal(q, hits, "the passages hold no sentence to quote")
+    a = extractive(q, hits, ranker, why)
+    if policy.question_gates and not text.gives_kind(
+            " ".join(c.quote for c in a.citations), q.kind, q.focus):
+        return refusal(q, hits, f"the sentences that answer it best give no {q.kind}")
+    return a
 
 
 def _facts_of_kind(sentence: str, kind: str) -> set[str]:
@@ -280,7 +289,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
             if on_token:
                 on_token(piece)
     except ModelBusy as e:  # raised before any piece: quote rather than queue
-        a = _quote_or_refuse(q, hits, ranker, f"quoted without a model draft: {e}")
+        a = _quote_or_refuse(q, hits, ranker, f"quoted without a model draft: {e}", policy)
         a.timings["generate"] = time.perf_counter() - t
         return a, hits
     draft = "".join(pieces).strip()
@@ -321,7 +330,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                    note="citation marks added by the verifier"
                    if any(v.attributed for v in result.kept) else "")
     else:
-        a = _quote_or_refuse(q, hits, ranker, why)
+        a = _quote_or_refuse(q, hits, ranker, why, policy)
         if a.mode == "extractive":
             a.dropped = dropped
     a.timings.update(timings)

@@ -101,6 +101,17 @@ def test_question_quoting_the_documents_amount_is_on_topic(engine):
     assert a.mode == "refused" and "close enough" in a.note
 
 
+def test_quotes_that_give_no_figure_do_not_answer_a_figure_question(engine):
+    # A passage gives figures, so the question is not refused up front, but the
+    # sentences that match it best give none: as a draft would be, the quote is refused.
+    records = " The museum keeps a record of every visitor and deletes it when asked."
+    a = _ask(engine, "How long does the museum keep its visitor records?", MUSEUM + records)
+    assert a.mode == "refused" and "give no figure" in a.note
+    a = _ask(engine, "How long does the museum keep its visitor records?",
+             MUSEUM + " The museum keeps a record of every visitor for 30 days.")
+    assert a.mode == "extractive" and "30 days" in a.text
+
+
 def test_name_question_without_a_name_in_the_passages_is_refused(engine):
     a = _ask(engine, "What is the name of the museum's director?", MUSEUM)
     assert a.mode == "refused" and "name" in a.note
