@@ -95,6 +95,7 @@ eval: install
 	$(RAGCHAT) eval eval/docs_holdout4.jsonl --out eval/reports/docs_holdout4
 	$(RAGCHAT) eval eval/docs_holdout5.jsonl --out eval/reports/docs_holdout5
 	$(RAGCHAT) eval eval/docs_holdout6.jsonl --out eval/reports/docs_holdout6
+	$(RAGCHAT) eval eval/docs_holdout7.jsonl --out eval/reports/docs_holdout7
 	$(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana
 
 bench: install
