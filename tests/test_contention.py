@@ -5,6 +5,7 @@ spinning OpenMP workers on a taken core stall every token)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -141,3 +142,26 @@ def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys, monkeyp
     blocked.write_text("not a folder")
     assert runnable_copy(original, blocked / "llm") == original
     assert f"running {original.name} as it is" in capsys.readouterr().err
+
+
+def test_a_new_q8_0_copy_removes_the_one_it_supersedes_and_those_unused_for_a_month(tmp_path):
+    from app.llm import runnable_copy
+
+    model = tmp_path / "model.gguf"
+    shutil.copyfile(default_model_path(), model)
+    cache = tmp_path / "llm"
+    first = runnable_copy(model, cache)
+    month = 31 * 86400
+    unused = cache / "other-0a1b2c3d-1-1.q8_0.gguf"
+    recent = cache / "recent-0a1b2c3d-1-1.q8_0.gguf"
+    for f in (unused, recent):
+        f.write_bytes(b"GGUF copy of another model")
+        os.utime(f, (time.time() - month, time.time() - month))
+    os.utime(recent, (time.time(), time.time() - month))  # run yesterday, made long ago
+    os.utime(first, (time.time() - month, first.stat().st_mtime))
+    assert runnable_copy(model, cache) == first  # reused: marked as used again
+    assert time.time() - first.stat().st_atime < 60
+    os.utime(model, (time.time(), time.time() + 5))  # the model file changed
+    second = runnable_copy(model, cache)
+    assert second != first and second.is_file()
+    assert not first.exists() and not unused.exists() and recent.exists()
