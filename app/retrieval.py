@@ -102,17 +102,17 @@ class HybridRetriever:
         found = {f[0]: f for f in self._keyword(" ".join(terms) + " " + query, min(pool, self.size))}
         for f in self._keyword(" ".join(terms), min(pool, self.size)):
             found.setdefault(f[0], f)
-        held = [(f, sum(text.occurs(t, text.normalise(chunk_from(*f).headed)) for t in terms))
-                for f in found.values()]
+        chunks = [chunk_from(*f) for f in found.values()]
+        held = [(c, sum(text.occurs(t, text.normalise(c.headed)) for t in terms)) for c in chunks]
         most = max((n for _, n in held), default=0)
-        best = [f for f, n in held if n == most and n > 0][:k]
+        best = [c for c, n in held if n == most and n > 0][:k]
         if not best:
             return []
         qvec = self.embedder.embed([query])[0]
-        got = self.collection.get(ids=[cid for cid, _, _ in best], include=["embeddings"])
+        got = self.collection.get(ids=[c.id for c in best], include=["embeddings"])
         cosine = {cid: float(qvec @ vec) for cid, vec in zip(got["ids"], got["embeddings"])}
-        return [Hit(chunk=chunk_from(cid, body, meta), score=0.0, similarity=cosine[cid])
-                for cid, body, meta in best if cid in cosine]  # not gone from Chroma since
+        return [Hit(chunk=c, score=0.0, similarity=cosine[c.id])
+                for c in best if c.id in cosine]  # not gone from Chroma since
 
     def retrieve(self, query: str, top_k: int) -> list[Hit]:
         if self.size == 0:
