@@ -29,7 +29,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +54,7 @@ def chroma_client(settings: Settings) -> Any:
         # Absolute: chromadb caches one client per path string within a process.
         path = (settings.index_dir / "chroma").resolve()
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=cs)
+        return _persistent_client(chromadb, str(path), cs)
     url = urlparse(settings.chroma_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"bad setting chroma_url: '{settings.chroma_url}' is not an http(s) URL")
@@ -70,6 +72,32 @@ def chroma_client(settings: Settings) -> Any:
 
         session.timeout = httpx.Timeout(settings.chroma_timeout)
     return client
+
+
+def _lost_race(error: str) -> bool:
+    return "database is locked" in error or bool(re.search(r"table \w+ already exists", error))
+
+
+def _persistent_client(chromadb: Any, path: str, cs: Any, attempts: int = 8) -> Any:
+    """chromadb.PersistentClient, tried again while another process holds the
+    database locked: two processes that open a new index at once (two ingests,
+    an ingest and a question) race to create its SQLite tables, and the loser
+    fails with "database is locked" or "table collections already exists" (seen in
+    about one open in ten). chromadb
+    caches the System that failed to start under the path, so it is dropped
+    before the next try."""
+    from chromadb.api.shared_system_client import SharedSystemClient as Shared
+
+    for attempt in range(attempts):
+        try:
+            return chromadb.PersistentClient(path=path, settings=cs)
+        except Exception as e:  # chromadb's InternalError from its Rust bindings
+            if not _lost_race(str(e)) or attempt == attempts - 1:
+                raise
+            with Shared._refcount_lock:
+                Shared._identifier_to_system.pop(path, None)
+                Shared._identifier_to_refcount.pop(path, None)
+            time.sleep(0.1 * (attempt + 1))
 
 
 def reopened_chroma_client(settings: Settings) -> Any:
