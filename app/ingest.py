@@ -162,6 +162,7 @@ class _Writer:
         self.size, self.report, self.progress = size, report, progress
         self.buffer: list[tuple[str, Any]] = []  # (source, node) not yet written
         self.files: list[_File] = []  # in the order they came, until reported
+        self.written: set[str] = set()  # ids of every chunk written
 
     def add(self, source: str, fhash: str, old: Any, nodes: list) -> None:
         self.files.append(_File(source, fhash, old, nodes, len(nodes)))
@@ -192,6 +193,7 @@ class _Writer:
         if not (self.col.metadata or {}).get("dimension") and len(vectors):
             self.col.modify(metadata={**(self.col.metadata or {}), "dimension": len(vectors[0])})
         self.vector_store.add(nodes)  # upsert: ids are stable for unchanged chunks
+        self.written.update(node.id_ for node in nodes)
         del self.buffer[:n]
         count: dict[str, int] = {}
         for source, _ in part:
@@ -255,6 +257,7 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
 
     name = embedding.embedder_name(settings)
     col = store.open(name, create=True)
+    healing = store.interrupted()  # an ingest was cut short: BM25 is built again from Chroma
     store.drop_part_written(col)  # a crash's leftovers go before the manifest is read
     manifest = store.manifest(col)
     batch = max(1, min(WRITE_BATCH, store.max_batch_size()))
@@ -325,7 +328,9 @@ def _ingest(settings: Settings, paths: list[Path], progress: Progress | None,
                     col.delete(ids=entry.ids[b:b + batch])
                 report.removed.append(source)
 
-    report.total_chunks = store.sync_bm25(col)  # heals a BM25 index an earlier crash left behind
+    # the chunks not written again keep their BM25 rows; heals an index a crash left behind
+    report.total_chunks = store.sync_bm25(
+        col, rewritten=None if healing else writer.written if writer else set())
     onnx = embedding.onnx_path(settings)
     if not onnx.is_file() and report.total_chunks:  # questions need it
         embedding.load_embedder(settings)

@@ -1,11 +1,12 @@
 """Hybrid retrieval: dense (Chroma) and keyword (BM25) results fused by
 reciprocal rank fusion.
 
-Both indexes are written at ingest through LlamaIndex (ChromaVectorStore and
-BM25Retriever); here they are read with chromadb and bm25s directly, the
-libraries those LlamaIndex classes wrap, because importing llama_index.core
-costs 0.7 s of a one-shot question's 3 s. The BM25 query is tokenised exactly
-as BM25Retriever does (English Snowball stemmer, same token pattern).
+Both indexes are written at ingest, Chroma's through LlamaIndex's
+ChromaVectorStore, BM25's by `app.keyword_index` as LlamaIndex's BM25Retriever
+builds it; here they are read with chromadb and bm25s directly, because
+importing llama_index.core costs 0.7 s of a one-shot question's 3 s. The BM25
+query is tokenised exactly as BM25Retriever does (English Snowball stemmer,
+same token pattern).
 
 RRF (Cormack et al., 2009) scores a chunk sum(1 / (60 + rank)) over the lists
 it appears in and needs no calibration between the two retrievers' scores. It
