@@ -246,7 +246,8 @@ class Store:
         no ingest was cut short (every chunk's metadata took 5 s to read back at
         100k chunks; their ids 0.7 s), else from Chroma."""
         out: dict[str, SourceEntry] = {}
-        rows = None if self.interrupted() else self._current_rows(get_all(col, [])["ids"])
+        rows = None if self.interrupted() or col.name != self.name else self._current_rows(
+            get_all(col, [])["ids"])
         if rows is not None:
             for source, (hashes, ids) in keyword_index.sources(rows).items():
                 out[source] = SourceEntry(hashes, ids)
