@@ -71,6 +71,7 @@ class _Parts:
         self.verifiers: dict[str, verify.Verifier] = {}
         # (store key, collection) -> the BM25 version its client and retriever reflect
         self.seen: dict[tuple, str] = {}
+        self.opened: dict[tuple, float] = {}  # store key -> when its client was made
 
 
 class Engine:
@@ -99,6 +100,7 @@ class Engine:
         with parts.lock:
             key = self._store_key()
             if key not in parts.clients:
+                parts.opened[key] = time.time()  # before: a write during the open counts as after
                 parts.clients[key] = Store(self.settings).client
             return Store(self.settings, parts.clients[key])
 
@@ -124,9 +126,14 @@ class Engine:
         key = self._store_key()
         if key not in parts.clients:
             return  # the client made next reads the index as it is
-        now = Store(self.settings, parts.clients[key]).bm25_version()
-        seen = parts.seen.setdefault(self._retriever_key(), now)
+        store = Store(self.settings, parts.clients[key])
+        now = store.bm25_version()
+        seen = parts.seen.get(self._retriever_key())
+        if seen is None:  # the client was opened (to list collections, ...) but not read
+            # from for this collection: it is stale when the collection changed since
+            seen = now if store.bm25_changed_at() < parts.opened.get(key, 0.0) else ""
         if seen == now:
+            parts.seen[self._retriever_key()] = now
             return
         if not self.settings.chroma_url:  # a Chroma server always answers from its own state
             parts.clients[key] = reopened_chroma_client(self.settings)

@@ -387,6 +387,13 @@ class Store:
         process changed the collection."""
         return self._current().get("dir", "")
 
+    def bm25_changed_at(self) -> float:
+        """When an ingest last made a BM25 version current (0 when none did)."""
+        try:
+            return (self.bm25_dir() / "current.json").stat().st_mtime
+        except OSError:
+            return 0.0
+
     def _current(self) -> dict:
         try:
             return json.loads((self.bm25_dir() / "current.json").read_text())

@@ -394,3 +394,21 @@ def test_a_running_engine_sees_another_processs_ingest_and_keeps_it_when_it_inge
     count, found = json.loads(out)
     assert found == {"Falcon project budget": "falcon.md", "Heron bridge opened": "heron.md"}
     assert count == len(_stored(serving))
+
+
+def test_an_engine_that_only_listed_the_index_sees_another_processs_ingest(tmp_path):
+    """`ragchat serve` whose page load listed the collections (opening the Chroma
+    client) before any question, then `ragchat ingest` in another process: the
+    first question must be answered from the index as it is now, not from the
+    vector index the client loaded at the page load."""
+    shutil.copytree(SEED.parent, "seeds")
+    assert _engine().ingest([Path("seeds")]).ok
+    serving = _engine()
+    assert [r.name for r in serving.stats()] == [serving.settings.collection]  # the page load
+    Path("falcon.md").write_text("# Falcon\n\nThe Falcon project budget is 7 million euros, "
+                                 "approved by the council in March.\n")
+    other = run_cli("ingest", "falcon.md", cwd_dir=tmp_path)  # another process
+    assert other.returncode == 0, other.stderr
+    a = serving.ask("What is the Falcon project budget?")
+    assert "7 million euros" in a.text, a.text
+    assert a.citations[0].chunk.source == "falcon.md"
