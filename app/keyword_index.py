@@ -14,8 +14,8 @@ chunk ids in row order, their source and file hash, a sparse matrix of term
 counts and the vocabulary). The next version keeps the rows of the chunks that
 are still there and were not written again, tokenises only the chunks that
 are new, and computes the BM25 weights from the counts with numpy, using the
-formula bm25s uses (tests/test_embedding_retrieval.py checks equal scores
-against `bm25s.BM25.index`): bm25s's own indexer walks every document in Python
+formula bm25s uses (tests/test_keyword_index.py checks equal scores against
+LlamaIndex's BM25Retriever): bm25s's own indexer walks every document in Python
 (6 s of a 28 s rebuild at 100k chunks, with 6.7 s of reading every text back
 from Chroma and 6.7 s of tokenising). The rows also give the ingest its list of
 files without reading every chunk's metadata back (`sources`).
@@ -186,4 +186,3 @@ def sources(rows: Rows) -> dict[str, tuple[set[str], list[str]]]:
         hashes.add(fhash)
         ids.append(cid)
     return out
-

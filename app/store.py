@@ -86,25 +86,32 @@ def _lost_race(error: str) -> bool:
 
 
 def _persistent_client(chromadb: Any, path: str, cs: Any, attempts: int = 8) -> Any:
-    """chromadb.PersistentClient, tried again while another process holds the
-    database locked: two processes that open a new index at once (two ingests,
-    an ingest and a question) race to create its SQLite tables, and the loser
-    fails with "database is locked" or "table collections already exists" (seen in
-    about one open in ten). chromadb
-    caches the System that failed to start under the path, so it is dropped
+    """chromadb.PersistentClient, opened again when it lost a race: two processes
+    that open a new index at once (two ingests, an ingest and a question) race
+    to create its SQLite tables, and the loser fails with "database is locked"
+    or "table collections already exists" (about one open in ten). chromadb
+    keeps the System that failed to start under the path, so it is dropped
     before the next try."""
-    from chromadb.api.shared_system_client import SharedSystemClient as Shared
-
     for attempt in range(attempts):
         try:
             return chromadb.PersistentClient(path=path, settings=cs)
         except Exception as e:  # chromadb's InternalError from its Rust bindings
             if not _lost_race(str(e)) or attempt == attempts - 1:
                 raise
-            with Shared._refcount_lock:
-                Shared._identifier_to_system.pop(path, None)
-                Shared._identifier_to_refcount.pop(path, None)
+            _forget_system(path)
             time.sleep(0.1 * (attempt + 1))
+
+
+def _forget_system(path: str) -> None:
+    """Drop chromadb's cached System for an embedded path (not stopped: a
+    question in flight may still read through it), so the next client loads
+    the files as they are now. Private chromadb state, checked by
+    tests/test_ingest.py against the pinned chromadb 1.5."""
+    from chromadb.api.shared_system_client import SharedSystemClient as Shared
+
+    with Shared._refcount_lock:
+        Shared._identifier_to_system.pop(path, None)
+        Shared._identifier_to_refcount.pop(path, None)
 
 
 def reopened_chroma_client(settings: Settings) -> Any:
@@ -114,15 +121,8 @@ def reopened_chroma_client(settings: Settings) -> Any:
     index it loaded: another process's writes reach its SQLite tables but
     never its in-memory HNSW index, and a client made again gets the same
     System (chroma-core/chroma#3792). The path's System is dropped from that
-    cache, not stopped (a question in flight still reads through it), so the
-    next client loads the files as they are now. Private chromadb state,
-    checked by tests/test_ingest.py against the pinned chromadb 1.5."""
-    from chromadb.api.shared_system_client import SharedSystemClient as Shared
-
-    path = str((settings.index_dir / "chroma").resolve())
-    with Shared._refcount_lock:
-        Shared._identifier_to_system.pop(path, None)
-        Shared._identifier_to_refcount.pop(path, None)
+    cache (`_forget_system`)."""
+    _forget_system(str((settings.index_dir / "chroma").resolve()))
     return chroma_client(settings)
 
 
