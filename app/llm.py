@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import queue
 import sys
@@ -125,12 +126,48 @@ def model_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ragchat" / "models"
 
 
+def _digest(path: str, st: os.stat_result, known: dict) -> str:
+    """The sha256 of a model file, read from `known` (path -> [size, mtime_ns,
+    digest]) while the file's size and time stamp are those recorded, else
+    computed (about 0.2 s for the default model, once per install)."""
+    entry = known.get(path)
+    if isinstance(entry, list) and entry[:2] == [st.st_size, st.st_mtime_ns]:
+        return str(entry[2])
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _forget_unused(cache_dir: Path, known: dict, superseded: str | None) -> dict:
+    """Drop the record of model paths that no longer exist, then remove the
+    copies no recorded path uses: at once for the one a path's new file
+    superseded, after an hour unused for the others (a process may be about
+    to open one), and any copy no process has run for 30 days."""
+    known = {p: e for p, e in known.items() if isinstance(e, list) and len(e) == 3 and Path(p).is_file()}
+    used = {str(e[2])[:16] for e in known.values()}
+    now = time.time()
+    for copy in cache_dir.glob("*.q8_0.gguf"):
+        digest = copy.name[:-len(".q8_0.gguf")].rsplit("-", 1)[-1]
+        idle = now - copy.stat().st_atime
+        if idle > UNUSED_COPY_SECONDS or digest not in used and (
+                digest == superseded or idle > STALE_COPY_SECONDS):
+            copy.unlink(missing_ok=True)
+    return known
+
+
 def runnable_copy(path: Path, cache_dir: Path) -> Path:
     """The GGUF file to run for `path`: for a model of at most 512 MB, a copy in
     llama.cpp's Q8_0 blocks, made once under `cache_dir` (about 0.5 s for the
-    default model) and reused while the file's path, size and time stamp stay the same.
-    Making a copy removes the copies it supersedes (the same path, an older file)
-    and those no process has run for 30 days (each run marks its copy's access time).
+    default model) and shared by every path that holds the same file (every
+    checkout and virtual environment with the same model wheel): copies are
+    named by the source file's sha256, and `paths.json` records each path's
+    size, time stamp and digest, so the file is hashed once per install. When
+    a path's file changes, the copy it superseded is removed unless another
+    path still uses it; copies of paths that are gone are removed after an
+    hour, and any copy no process has run for 30 days (each run marks its
+    copy's access time).
 
     Why: measured on this 2-core AMD EPYC (AVX and FMA, no AVX2), SmolLM2-135M
     read prompts at 3.4 ms per token from its Q4_1 file and at 2.3 ms from a Q8_0
@@ -143,28 +180,41 @@ def runnable_copy(path: Path, cache_dir: Path) -> Path:
         gguf = f.read(4) == b"GGUF"
     if st.st_size > REQUANTIZE_MAX_BYTES or not gguf:  # not a model: loading it says so
         return path
-    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
-    dest = cache_dir / f"{path.stem}-{where}-{st.st_size}-{st.st_mtime_ns}.q8_0.gguf"
-    if dest.is_file():
-        with contextlib.suppress(OSError):  # used now: kept by the clean-up below
-            os.utime(dest, ns=(time.time_ns(), dest.stat().st_mtime_ns))
-        return dest
-    import ctypes
-
-    import llama_cpp
-    import llama_cpp._logger
-
-    llama_cpp._logger.set_verbose(False)  # else a line per tensor goes to stderr
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}")
+    key = str(path.resolve())
+    record = cache_dir / "paths.json"
+    tmp = None
     try:
+        try:
+            known = json.loads(record.read_text())
+            known = known if isinstance(known, dict) else {}
+        except (OSError, ValueError):
+            known = {}
+        digest = _digest(key, st, known)
+        dest = cache_dir / f"{path.stem}-{digest[:16]}.q8_0.gguf"
+        before = known.get(key)
+        if before != [st.st_size, st.st_mtime_ns, digest]:  # a path new to the cache, or changed
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            known[key] = [st.st_size, st.st_mtime_ns, digest]
+            old = str(before[2])[:16] if isinstance(before, list) and len(before) == 3 else None
+            known = _forget_unused(cache_dir, known, old if old != digest[:16] else None)
+            part = record.with_name(f".paths.{os.getpid()}.{threading.get_ident()}")
+            part.write_text(json.dumps(known))
+            os.replace(part, record)
+        if dest.is_file():
+            with contextlib.suppress(OSError):  # used now: kept by the clean-up
+                os.utime(dest, ns=(time.time_ns(), dest.stat().st_mtime_ns))
+            return dest
+        import ctypes
+
+        import llama_cpp
+        import llama_cpp._logger
+
+        llama_cpp._logger.set_verbose(False)  # else a line per tensor goes to stderr
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}")
         cache_dir.mkdir(parents=True, exist_ok=True)
-        for left in cache_dir.glob(f".{path.stem}-*"):  # a copy killed half-way, long ago
+        for left in cache_dir.glob(".*"):  # a copy or record killed half-way, long ago
             if time.time() - left.stat().st_mtime > STALE_COPY_SECONDS:
                 left.unlink(missing_ok=True)
-        for old in cache_dir.glob("*.q8_0.gguf"):  # superseded, or unused for a month
-            if old.name.startswith(f"{path.stem}-{where}-") or (
-                    time.time() - old.stat().st_atime > UNUSED_COPY_SECONDS):
-                old.unlink(missing_ok=True)
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
         params.allow_requantize = True
@@ -177,8 +227,9 @@ def runnable_copy(path: Path, cache_dir: Path) -> Path:
     except OSError as e:
         print(f"Warning: running {path.name} as it is: no Q8_0 copy in {cache_dir} ({e})",
               file=sys.stderr)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         return path
 
 

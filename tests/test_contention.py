@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from app.llm import LocalLLM, cores, default_model_path, free_cores
 
@@ -144,6 +145,15 @@ def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys, monkeyp
     assert f"running {original.name} as it is" in capsys.readouterr().err
 
 
+def _changed(model: Path, n: int) -> None:
+    """Another valid model file: the same weights under another name in its metadata."""
+    import re
+
+    data = model.read_bytes()
+    assert re.search(rb"Smollm2 \d{3}M", data[:4096])
+    model.write_bytes(re.sub(rb"Smollm2 \d{3}M", f"Smollm2 {n:03d}M".encode(), data, count=1))
+
+
 def test_a_new_q8_0_copy_removes_the_one_it_supersedes_and_those_unused_for_a_month(tmp_path):
     from app.llm import runnable_copy
 
@@ -161,7 +171,23 @@ def test_a_new_q8_0_copy_removes_the_one_it_supersedes_and_those_unused_for_a_mo
     os.utime(first, (time.time() - month, first.stat().st_mtime))
     assert runnable_copy(model, cache) == first  # reused: marked as used again
     assert time.time() - first.stat().st_atime < 60
-    os.utime(model, (time.time(), time.time() + 5))  # the model file changed
+    _changed(model, 136)  # the model file changed
     second = runnable_copy(model, cache)
     assert second != first and second.is_file()
     assert not first.exists() and not unused.exists() and recent.exists()
+
+    # another checkout with the same model file runs the same copy; once it is
+    # gone, its copy goes when nothing has run it for an hour
+    other = tmp_path / "other" / "model.gguf"
+    other.parent.mkdir()
+    shutil.copyfile(model, other)
+    assert runnable_copy(other, cache) == second
+    assert sorted(p.name for p in cache.glob("*.q8_0.gguf")) == sorted([second.name, recent.name])
+    _changed(model, 137)  # this one changes again
+    third = runnable_copy(model, cache)
+    assert third.name != second.name and second.exists()  # the other checkout still runs it
+    other.unlink()
+    os.utime(second, (time.time() - 7200, second.stat().st_mtime))
+    os.utime(model, (time.time(), time.time() + 15))  # touched, the same bytes: the same copy
+    assert runnable_copy(model, cache) == third
+    assert not second.exists() and third.exists()
