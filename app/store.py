@@ -420,8 +420,17 @@ class Store:
         current = self._current()
         if not current.get("dir") or current.get("stamp") != self._stamp(ids):
             return None
-        rows = keyword_index.load_rows(self.bm25_dir() / current["dir"])
+        rows = self._rows(current["dir"])
         return rows if rows is not None and len(rows.ids) == len(ids) else None
+
+    def _rows(self, version: str) -> keyword_index.Rows | None:
+        """A BM25 version's rows, read once per store (an ingest reads the file
+        list from them at its start and builds the next version on them at its
+        end; a version's files never change once it is current)."""
+        cached = getattr(self, "_rows_read", None)
+        if cached is None or cached[0] != version:
+            cached = self._rows_read = (version, keyword_index.load_rows(self.bm25_dir() / version))
+        return cached[1]
 
     def _records(self, col: Any, ids: list[str], every: bool) -> list[tuple[str, str, dict]]:
         """(id, text, metadata) of these chunks, read from Chroma."""
@@ -449,7 +458,7 @@ class Store:
             self._prune(keep=set())
             return 0
         previous = self._current().get("dir", "")
-        old = keyword_index.load_rows(d / previous) if previous and rewritten is not None else None
+        old = self._rows(previous) if previous and rewritten is not None else None
         if old is None:
             old = keyword_index.Rows([], [], [], None, [])
         wanted = set(ids)
@@ -482,6 +491,7 @@ class Store:
         _fsync_dir(d)
         write_atomic(d / "current.json", json.dumps({"stamp": stamp, "count": len(rows.ids),
                                                      "dir": version}))
+        self._rows_read = (version, rows)  # (the same ids written again keep the version's name)
         self._prune(keep={version, previous})  # a reader may still be opening the previous one
         return len(rows.ids)
 
