@@ -22,13 +22,13 @@ import json
 import time
 from typing import Any
 
+from app import keyword_index
 from app.embedding import OnnxEmbedder
 from app.store import Store, chunk_from
 from app.types import Hit
 
 RRF_K = 60
 CANDIDATES_PER_K = 3  # each retriever proposes this many candidates per requested hit
-BM25_TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # LlamaIndex BM25Retriever's default
 
 
 def _retrying(call, attempts: int = 4):
@@ -79,8 +79,8 @@ class HybridRetriever:
 
         if self._stemmer is None:
             self._stemmer = Stemmer.Stemmer("english")
-        tokens = bm25s.tokenize(query, stemmer=self._stemmer, token_pattern=BM25_TOKEN_PATTERN,
-                                show_progress=False)
+        tokens = bm25s.tokenize(query, stemmer=self._stemmer,
+                                token_pattern=keyword_index.TOKEN_PATTERN, show_progress=False)
         if not any(tokens.ids):
             return []
         k = min(n, int(self.bm25.scores.get("num_docs", n)))
