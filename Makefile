@@ -64,7 +64,7 @@ COMMON_GATE := --fail-under answerable_refused=0.05 --fail-under citation_precis
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
 DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.75 --fail-under unanswerable_refused=0.5 \
   --fail-under expect_none_violations=0
-BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.93 --fail-under answerable_refused=0 \
+BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.95 --fail-under token_f1=0.26 --fail-under answerable_refused=0 \
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
 
 # The browser tests drive Debian's Chromium and the no-traffic test runs strace: installed

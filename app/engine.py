@@ -245,7 +245,8 @@ class Engine:
         return report
 
     def retrieve(self, query: str, top_k: int | None = None) -> list[Hit]:
-        return self.retriever.retrieve(query, top_k or self.settings.top_k)
+        return self.retriever.retrieve(query, top_k or self.settings.top_k,
+                                       rerank=self.settings.rerank == "sentence")
 
     def ask(self, question: str, history: Sequence[str] = (),
             on_token: Callable[[str], None] | None = None,

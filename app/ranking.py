@@ -84,6 +84,21 @@ def without_reference_marks(sentence: str) -> list[str]:
     return [p for p in pieces if p and not re.fullmatch(r"[\W_]+", p)]
 
 
+def is_candidate(piece: str) -> bool:
+    """Whether a sentence (or a piece of one) is long enough to answer anything."""
+    return len(_words(piece)) >= 3
+
+
+def sentences_of(chunk_text: str) -> list[str]:
+    """A chunk's candidate sentences, as a ranker reads them (headings left out,
+    cut at reference marks, too short pieces dropped)."""
+    out = []
+    for sent in text.split_sentences(chunk_text):
+        if not text.is_heading(sent):
+            out += [p for p in without_reference_marks(sent) if is_candidate(p)]
+    return out
+
+
 def sentence_key(sentence: str) -> str:
     """Two sentences are the same when their words are (overlapping chunks cut
     the same sentence with other white space or a lost closing quote)."""
@@ -133,7 +148,7 @@ class SentenceRanker:
                     # overlapping chunks hold the same sentence: it is one candidate,
                     # credited to the best-ranked chunk (the same words twice in one
                     # chunk are two passages, as in two sections of a settings page)
-                    if len(_words(piece)) >= 3 and seen.get(key, n) == n:
+                    if is_candidate(piece) and seen.get(key, n) == n:
                         seen[key] = n
                         # the section's title scopes every sentence under it
                         self.cands.append((n, piece, f"{heading} {prev} {piece}"))

@@ -135,3 +135,36 @@ def test_headings_give_way_when_they_would_push_the_chunk_out_of_the_window():
     assert embed_text(short) == "Goldfish\n\nFeed it every evening."
     bare = with_header(node(title="T" * 80, section="S" * 80), fits=lambda t: len(t) <= 60)
     assert embed_text(bare) == "Feed it every evening."
+
+
+def test_a_passage_that_answers_in_one_sentence_is_reranked_first(tmp_path):
+    """One chunk's vector blurs a sentence among others on its neighbours'
+    subjects; reranking the fused candidates by their best sentence finds it."""
+    from app.engine import Engine
+    from app.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "harbour.md").write_text(
+        "# The harbour\n\nThe harbour has moorings for forty yachts and a slipway for small "
+        "craft. The harbour master's office opens at nine and sells mooring permits. Fishing "
+        "boats land their catch on the north quay every afternoon. The lighthouse on the "
+        "breakwater was restored in 1998 and can be visited in summer. The first boat to "
+        "Skalholm island sails at 7:40 on weekdays. A café on the quay serves soup and coffee, "
+        "and the car park behind it is free after six.\n")
+    (docs / "buses.md").write_text(
+        "# Bus timetable\n\nThe first bus of the day leaves the station at 6:15 and the last "
+        "one departs at 23:05. Buses run every twenty minutes at peak times and every hour "
+        "on Sundays. Departure times are shown on the screens at every stop.\n")
+    (docs / "island.md").write_text(
+        "# Skalholm\n\nSkalholm is a small island of heath and cliffs with a colony of "
+        "puffins. About sixty people live on the island all year round, and its school has "
+        "eleven pupils. Walkers can follow a marked trail around the island in three hours.\n")
+    engine = Engine(Settings(index_dir=tmp_path / "index"))
+    assert engine.ingest([docs]).ok
+    question = "What time does the morning ferry out to the island depart?"
+    reranked = engine.retrieve(question, top_k=2)
+    assert "7:40" in reranked[0].chunk.text
+    # the fused order alone puts another passage first: the rerank is what finds it
+    assert "7:40" not in engine.variant(rerank="none").retrieve(question, top_k=2)[0].chunk.text
+    assert [h.score for h in reranked] == sorted((h.score for h in reranked), reverse=True)
