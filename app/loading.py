@@ -4,7 +4,9 @@ Formats: .txt and .md are read as strict UTF-8 (no markup is removed, so
 character offsets point into the file as it is); .rst is parsed by docutils
 and reduced to readable text (headings as "# Title" lines, as Markdown
 writes them; paragraphs, list items and each line of a literal block as a
-block of its own; Sphinx roles such as :class:`x` reduced to their words,
+block of its own, except that a definition list's term and the paragraph
+that opens its definition are one line, "term: definition"; Sphinx roles such
+as :class:`x` reduced to their words,
 and :ref:`label` to the title of the section it names, found across the .rst
 files of the file's folder); .pdf is read page by page with pypdfium2 (PDFium),
 NFKC-normalised (so ligatures read "fi") with words hyphenated across line
@@ -25,6 +27,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.errors import BadFileError
 
@@ -106,9 +109,10 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 
 
 # Bumped whenever what ingest makes of a file changes (a reader's text, or what is
-# embedded: 8 put each chunk under its headings), so that the next ingest reads every
-# file again instead of serving what the old version made.
-READER_VERSION = "8"
+# embedded: 8 put each chunk under its headings; 9 reads an .rst definition list's term
+# on one line with its definition), so that the next ingest reads every file again
+# instead of serving what the old version made.
+READER_VERSION = "9"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -368,6 +372,19 @@ def rst_titles(folder: Path) -> dict[str, str]:
     return _titles_cache[key]
 
 
+def _first_paragraph(term: Any) -> Any | None:
+    """The paragraph that opens the definition of a definition list's term (or
+    the body of a field list's field name), if the definition opens with one."""
+    from docutils import nodes
+
+    body = term.next_node(lambda n: isinstance(n, (nodes.definition, nodes.field_body)),
+                          include_self=False, descend=False, siblings=True)
+    if body is None or body.parent is not term.parent or not body.children:
+        return None
+    first = body.children[0]
+    return first if isinstance(first, nodes.paragraph) else None
+
+
 def _read_rst(source: str, name: str, fallback: str, titles: dict[str, str] | None = None) -> Page:
     """reStructuredText as readable text: one block a paragraph, headings kept."""
     from docutils import nodes
@@ -384,9 +401,12 @@ def _read_rst(source: str, name: str, fallback: str, titles: dict[str, str] | No
         raise BadFileError(f"{name}: not readable reStructuredText ({type(e).__name__})") from None
     blocks: list[str] = []
     title = ""
+    joined: set[int] = set()  # ids of definitions' first paragraphs, read with their term
     for node in tree.findall(lambda n: isinstance(n, (nodes.title, nodes.subtitle, nodes.paragraph,
                                                       nodes.literal_block, nodes.term,
                                                       nodes.field_name, nodes.rubric))):
+        if id(node) in joined:
+            continue
         parent = node.parent
         while parent is not None and not isinstance(parent, nodes.system_message):
             parent = parent.parent
@@ -400,6 +420,11 @@ def _read_rst(source: str, name: str, fallback: str, titles: dict[str, str] | No
             blocks.append(f"# {' '.join(text.split())}")
         elif isinstance(node, nodes.literal_block):
             blocks.append(_code_lines(text))
+        elif isinstance(node, (nodes.term, nodes.field_name)) and (first := _first_paragraph(node)):
+            # "``?_sort_desc=COLUMN``" above "Sorts the results by the specified column in
+            # descending order.": one line, so that a sentence names what it describes
+            joined.add(id(first))
+            blocks.append(f"{' '.join(text.split())}: {' '.join(first.astext().split())}")
         else:
             blocks.append(" ".join(text.split()))
     text = "\n\n".join(b.strip("\n") for b in blocks)

@@ -228,6 +228,11 @@ page_size
 
 The default page size is 50 rows. See :ref:`the JSON API <json_api>` and :class:`Pager`.
 
+``?_size=N``
+    Sets a custom page size for one request.
+
+    It cannot exceed ``max_rows``.
+
 .. code-block:: bash
 
     ragctl serve --setting page_size 80
@@ -258,6 +263,9 @@ def test_restructuredtext_is_read_as_text_with_headings_code_and_roles_reduced()
     assert "The default page size is 50 rows. See the JSON API and Pager." in text
     assert "ragctl serve --setting page_size 80" in text
     assert "The page_size setting." in text
+    # a definition list's term is read with what it defines: the sentence names it
+    assert "?_size=N: Sets a custom page size for one request." in text
+    assert "It cannot exceed max_rows." in text and text.count("Sets a custom page size") == 1
     for markup in (":ref:", ":class:", "``", ".. ", "===", "automodule", ":members:"):
         assert markup not in text, markup
 
