@@ -201,8 +201,10 @@ def facts(sentence: str) -> tuple[list[str], list[str]]:
 
 
 def occurs(fact: str, normalised_text: str) -> bool:
-    """Whole-word occurrence of a normalised fact in normalised text."""
-    pat = r"(?<![\w.])" + re.escape(fact.lower()) + r"(?![\w]|\.\d)"
+    """Whole-word occurrence of a normalised fact in normalised text. A full
+    stop before it ends a word when no digit precedes the stop: "5" is not in
+    "2.5", but "set_actor_cookie" is in "datasette.set_actor_cookie()"."""
+    pat = r"(?<!\w)(?<!\d\.)" + re.escape(fact.lower()) + r"(?![\w]|\.\d)"
     return re.search(pat, normalised_text) is not None
 
 

@@ -215,6 +215,19 @@ def test_a_term_missing_from_the_passages_is_looked_for_in_the_collection():
     assert a.mode == "refused" and "Osprey" in a.note
 
 
+def test_a_name_inside_a_dotted_path_counts_as_mentioned():
+    # "datasette.set_actor_cookie()" mentions set_actor_cookie; "2.5" holds no "5"
+    said = text.normalise("To include an expiry pass expire_after= to datasette.set_actor_cookie().")
+    assert text.occurs("set_actor_cookie", said)
+    assert not text.occurs("5", text.normalise("Version 2.5 is out.")) and not text.occurs(
+        "actor_cookie", said)
+    docs = ("Authentication. To include an expiry pass expire_after= to "
+            "datasette.set_actor_cookie() with a number of seconds.")
+    a, _ = _run("Which argument of set_actor_cookie() makes the cookie expire?", _hits(docs),
+                find_more=lambda terms: [])
+    assert a.mode != "refused" and "expire_after" in a.text
+
+
 def test_model_policy_lets_the_model_answer_in_its_own_words():
     # The strict policy's ranker veto quotes the source sentence instead; the
     # model policy keeps the verified draft.
