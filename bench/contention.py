@@ -14,7 +14,11 @@ Cold: `ragchat ask` in a new process, wall time from spawn to exit (median of
 --runs). Warm: one process loads the engine, answers once, then times each of the
 warm questions (median). Ratios are against the same policy idle.
 
+A policy written `NAME@DIR` runs the ragchat checked out in DIR (a git worktree
+of another commit) under policy NAME, so two builds are compared in one run:
+
     python bench/contention.py [--runs 2] [--policies fixed,follow,fixed+passive]
+    python bench/contention.py --policies follow,follow@../before --held 0,1
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ print(json.dumps(out))
 def policy_env(name: str, cores: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGCHAT_")}
     env["HF_HUB_OFFLINE"] = "1"
+    name, _, checkout = name.partition("@")
+    if checkout:  # another build's package first on the path
+        env["PYTHONPATH"] = str(Path(checkout).resolve())
     env.pop("OMP_WAIT_POLICY", None)
     if name.startswith("fixed"):
         env["RAGCHAT_N_THREADS"] = str(cores)
