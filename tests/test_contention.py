@@ -191,3 +191,37 @@ def test_a_new_q8_0_copy_removes_the_one_it_supersedes_and_those_unused_for_a_mo
     os.utime(model, (time.time(), time.time() + 15))  # touched, the same bytes: the same copy
     assert runnable_copy(model, cache) == third
     assert not second.exists() and third.exists()
+
+
+def test_the_embedder_stops_spinning_while_a_core_is_held(engine):
+    """With every core free the embedder runs its spinning session (faster on
+    an idle machine); with a core held by another process, one whose workers
+    sleep while they wait. Both give the same vectors."""
+    from app import embedding
+
+    e = embedding.OnnxEmbedder(embedding.onnx_path(engine.settings),
+                               embedding.model_dir(engine.settings) / "tokenizer.json", 2)
+    texts = ["Amazon invests $50 billion in OpenAI.", "The tunnel opened in 1932."]
+
+    def spins(session) -> bool:
+        try:
+            return session.get_session_options().get_session_config_entry(
+                "session.intra_op.allow_spinning") != "0"
+        except RuntimeError:  # not set: onnxruntime's default, spinning
+            return True
+
+    busy = _hold(1)
+    try:
+        time.sleep(embedding.BUSY_CHECK_SECONDS)
+        assert free_cores() < 2
+        held = e.embed(texts, remember=False)
+        assert e._chosen[1] is e._quiet and not spins(e._quiet)
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    time.sleep(embedding.BUSY_CHECK_SECONDS + 0.5)
+    if free_cores() == 2:  # nothing else running on the machine
+        idle = e.embed(texts, remember=False)
+        assert e._chosen[1] is e.session and spins(e.session)
+        assert (held * idle).sum(axis=1).min() > 0.9999
