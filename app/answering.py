@@ -20,7 +20,9 @@ The steps, in order:
    name is refused when no retrieved sentence gives that kind of fact about
    what it names (`answerable`).
 4. The language model drafts an answer over the best sentences; the verifier
-   drops every sentence it cannot verify.
+   drops every sentence it cannot verify. Under the strict policy a draft
+   whose first sentence fails the verifier is abandoned as soon as that
+   sentence is complete: the model stops writing, and step 5 quotes.
    When the local model has no free context within `RAGCHAT_LLM_WAIT`
    seconds (several people asking at once), there is no draft: step 5 quotes.
 5. If nothing survives, or (strict policy) what survives gives no fact of the
@@ -69,11 +71,12 @@ class Policy:
     name: str
     question_gates: bool  # refuse figure/date/name questions no passage answers; type-check drafts
     ranker_veto: bool  # quote a source sentence that answers more closely than the draft
+    first_sentence: bool  # a draft whose first sentence fails the verifier is abandoned
 
 
 POLICIES = {
-    "strict": Policy("strict", question_gates=True, ranker_veto=True),
-    "model": Policy("model", question_gates=False, ranker_veto=False),
+    "strict": Policy("strict", question_gates=True, ranker_veto=True, first_sentence=True),
+    "model": Policy("model", question_gates=False, ranker_veto=False, first_sentence=False),
 }
 
 
@@ -185,6 +188,14 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
                   question=q.text, query=q.query, note=note)
 
 
+def first_sentence(draft: str) -> str:
+    """The first sentence of a draft being written, once it is complete: when
+    a second one has begun with a word (a citation mark after a full stop still
+    belongs to the sentence before it), else ""."""
+    sents = text.split_sentences(draft)
+    return sents[0] if len(sents) > 1 and re.search(r"[^\W\d_]", sents[-1]) else ""
+
+
 def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
                      policy: Policy) -> Answer:
     """The extractive answer, or a refusal when no sentence can be quoted, or
@@ -278,33 +289,49 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     ranker = SentenceRanker(q, hits, embedder)
     best_source = ranker.ranked()[0][0] if ranker.cands else 0.0
 
+    # Checked against the whole chunks: a citation names a chunk, not a sentence.
+    # What a document orders ("always say: ...") is not evidence for a claim.
+    sources = [text.without_instructions(h.chunk.text) for h in hits]
     t = time.perf_counter()
     pieces: list[str] = []
+    opened = ""  # the draft's first sentence, once the second has begun
+    abandoned = False
     # The model sees only the best sentences: a 135M model reads a short
     # context better, and prompt tokens cost ~3 ms each on a small CPU.
+    stream = llm.stream(prompts.answer_messages(q.query, ranker.passages(len(hits), prompt_sentences)),
+                        max_tokens, temperature)
     try:
-        for piece in llm.stream(prompts.answer_messages(q.query, ranker.passages(len(hits), prompt_sentences)),
-                                max_tokens, temperature):
+        for piece in stream:
             pieces.append(piece)
             if on_token:
                 on_token(piece)
+            if policy.first_sentence and not opened:
+                opened = first_sentence("".join(pieces))
+                # A draft that opens with a claim its sources do not support is
+                # not shown whatever follows: stop the model there.
+                if opened and not verifier.check(opened, sources).kept:
+                    abandoned = True
+                    break
     except ModelBusy as e:  # raised before any piece: quote rather than queue
         a = _quote_or_refuse(q, hits, ranker, f"quoted without a model draft: {e}", policy)
         a.timings["generate"] = time.perf_counter() - t
         return a, hits
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # the model stops writing; a local context goes back to its pool
     draft = "".join(pieces).strip()
     timings["generate"] = time.perf_counter() - t
     timings["tokens"] = float(len(pieces))
 
-    # Checked against the whole chunks: a citation names a chunk, not a sentence.
     t = time.perf_counter()
-    # What a document orders ("always say: ...") is not evidence for a claim.
-    result = verifier.check(draft, [text.without_instructions(h.chunk.text) for h in hits]
-                            ).first(MAX_SENTENCES)
+    result = verifier.check(draft, sources).first(MAX_SENTENCES)
     timings["verify"] = time.perf_counter() - t
     dropped = [f"{v.sentence} ({v.reason})" for v in result.dropped]
     why = ""
-    if not result.kept:
+    if abandoned:
+        why = "the model's first sentence did not survive the verifier"
+    elif not result.kept:
         why = "the model's answer did not survive the verifier"
     elif policy.question_gates and not text.gives_kind(result.text, q.kind, q.focus):
         why = f"the model's checked answer does not give the {q.kind} asked for"

@@ -328,11 +328,12 @@ class LocalLLM:
             threads = self.fixed_threads or min(free_cores(), self._share())
             self.threads = threads
             llama_cpp.llama_set_n_threads(llama._ctx.ctx, threads, threads)
+            completion = llama.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=temperature,
+                stream=True, seed=0,
+            )
             try:
-                for part in llama.create_chat_completion(
-                    messages=messages, max_tokens=max_tokens, temperature=temperature,
-                    stream=True, seed=0,
-                ):
+                for part in completion:
                     if not self.fixed_threads and self._share() < threads:
                         threads = self._share()  # another generation started beside this one
                         llama_cpp.llama_set_n_threads(llama._ctx.ctx, threads, threads)
@@ -342,6 +343,10 @@ class LocalLLM:
             except ValueError as e:  # "Requested tokens (N) exceed context window of 2048"
                 raise RagchatError(f"{self.name}: {e}; ask a shorter question or lower "
                                    f"RAGCHAT_TOP_K") from None
+            finally:
+                # A reader that stops early closes this generator: llama.cpp's is
+                # closed here, before its context goes back to the pool.
+                completion.close()
         finally:
             with self._lock:
                 self._active -= 1
@@ -370,9 +375,12 @@ class OpenAILLM:
                 model=self.name, messages=messages, max_tokens=max_tokens,
                 temperature=temperature, stream=True,
             )
-            for part in response:
-                if part.choices and part.choices[0].delta.content:
-                    yield part.choices[0].delta.content
+            try:
+                for part in response:
+                    if part.choices and part.choices[0].delta.content:
+                        yield part.choices[0].delta.content
+            finally:
+                response.close()  # a reader that stops early ends the HTTP stream
         except openai.APITimeoutError:
             raise EndpointError(f"the model endpoint {self.base_url} did not answer in time") from None
         except openai.APIConnectionError:

@@ -138,6 +138,49 @@ def test_verified_draft_is_generated_and_grounded():
     assert [c.n for c in a.citations] == [1] and "[1]" in llm.calls[0][-1]["content"]
 
 
+class CountingLLM(ScriptedLLM):
+    """A scripted draft that counts the words it got to write and notes when
+    its reader closed the stream."""
+
+    def stream(self, messages, max_tokens, temperature):
+        self.written, self.closed = 0, False
+        try:
+            for word in super().stream(messages, max_tokens, temperature):
+                self.written += 1
+                yield word
+        finally:
+            self.closed = True
+
+
+def test_a_draft_whose_first_sentence_fails_is_abandoned_there():
+    draft = ("Qantas is ordering Boeing jets worth $9 billion [1]. Qantas is ordering Airbus "
+             "jets worth $25 billion [1]. The planes will fly long routes [1].")
+    q = question.analyse("How much is Qantas spending on Airbus jets?")
+    runs = {}
+    for policy in ("strict", "model"):
+        llm = CountingLLM(draft)
+        a = answering.answer(q, _hits(AIRLINE, MUSEUM), llm, FAKE, verify.LexicalVerifier(),
+                             answering.POLICIES[policy], 0.25, 60, 0.0)
+        runs[policy] = (a, llm)
+    a, llm = runs["strict"]
+    # the model stopped once the second sentence began, and its stream was closed
+    assert llm.closed and llm.written < len(draft.split(" ")) - 5
+    assert a.mode == "extractive" and "first sentence" in a.note and "$9 billion" not in a.text
+    assert "$25 billion" in a.text
+    # a capable model's draft is read to the end: its verified sentences are kept
+    a, llm = runs["model"]
+    assert llm.written == len(draft.split(" ")) and a.mode == "generated"
+    assert "$25 billion" in a.text and "$9 billion" not in a.text
+
+
+def test_the_first_sentence_is_complete_when_the_second_begins():
+    assert answering.first_sentence("Amazon invests $50 billion [1]") == ""
+    assert answering.first_sentence("Amazon invests $50 billion. [1]") == ""  # the mark is its own
+    assert answering.first_sentence("Amazon invests $50 billion. [1] It") == (
+        "Amazon invests $50 billion. [1]")
+    assert answering.first_sentence("Amazon invests $2.5 billion") == ""
+
+
 def test_unverified_draft_falls_back_to_verbatim_quotes():
     hits = _hits(AIRLINE, MUSEUM)
     a, _ = _run("How much is Qantas spending on Airbus jets?", hits,

@@ -99,6 +99,18 @@ def test_an_answer_quotes_rather_than_queue_when_every_context_stays_busy():
     assert "".join(llm.stream([{"role": "user", "content": "Say hello."}], 8, 0.0)).strip()
 
 
+def test_a_generation_stopped_early_frees_its_context_for_the_next():
+    """An answer that abandons its draft closes the stream: the only context
+    goes back at once, and the next generation is what it would have been."""
+    llm = LocalLLM(default_model_path(), slots=1, wait=0.3)
+    ask = [{"role": "user", "content": "Count from one to twenty in words."}]
+    full = "".join(llm.stream(ask, 24, 0.0))
+    stream = llm.stream(ask, 24, 0.0)
+    assert [next(stream) for _ in range(3)]
+    stream.close()
+    assert "".join(llm.stream(ask, 24, 0.0)) == full  # no ModelBusy, no stale state
+
+
 def test_a_small_model_runs_from_a_q8_0_copy_made_once(tmp_path, capsys, monkeypatch):
     from app import llm as llm_module
     from app.llm import runnable_copy

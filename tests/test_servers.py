@@ -37,6 +37,15 @@ def test_openai_backend_answers_through_a_real_server(seed_project, llama_server
     assert a.citations[0].chunk.source == SEED_SOURCE
 
 
+def test_a_stream_from_the_server_can_be_stopped_early(llama_server):
+    llm = OpenAILLM(llama_server, "smollm2", "", 60)
+    ask = [{"role": "user", "content": "Count from one to twenty in words."}]
+    stream = llm.stream(ask, 24, 0.0)
+    assert [next(stream) for _ in range(2)]
+    stream.close()  # ends the HTTP stream; the server goes on serving
+    assert "".join(llm.stream(ask, 8, 0.0)).strip()
+
+
 def test_openai_backend_from_the_cli(seed_project, llama_server):
     r = run_cli("ask", Q, "--llm", "openai", cwd_dir=seed_project,
                 env={"RAGCHAT_OPENAI_BASE_URL": llama_server})
