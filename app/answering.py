@@ -21,8 +21,9 @@ The steps, in order:
    what it names (`answerable`).
 4. The language model drafts an answer over the best sentences; the verifier
    drops every sentence it cannot verify. Under the strict policy a draft
-   whose first sentence fails the verifier is abandoned as soon as that
-   sentence is complete: the model stops writing, and step 5 quotes.
+   whose first sentence fails the verifier, or answers less closely than the
+   best source sentence, is abandoned as soon as that sentence is complete:
+   the model stops writing, and step 5 quotes.
    When the local model has no free context within `RAGCHAT_LLM_WAIT`
    seconds (several people asking at once), there is no draft: step 5 quotes.
 5. If nothing survives, or (strict policy) what survives gives no fact of the
@@ -196,6 +197,21 @@ def first_sentence(draft: str) -> str:
     return sents[0] if len(sents) > 1 and re.search(r"[^\W\d_]", sents[-1]) else ""
 
 
+def _opening_fails(opened: str, sources: list[str], verifier: Verifier, ranker: Ranker,
+                   best_source: float, policy: Policy) -> str:
+    """Why a draft is given up at its first sentence, or "": the verifier drops
+    that sentence (a draft that opens with a claim its sources do not support),
+    or (with the ranker's veto) a source sentence answers the question more
+    closely than it does (a draft that opens off the point)."""
+    first = verifier.check(opened, sources)
+    if not first.kept:
+        return "the model's first sentence did not survive the verifier"
+    if policy.ranker_veto and ranker.cands and (
+            ranker.score_text(first.text) < best_source - RELEVANCE_MARGIN):
+        return "a source sentence answers the question more closely than the model's first sentence"
+    return ""
+
+
 def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
                      policy: Policy) -> Answer:
     """The extractive answer, or a refusal when no sentence can be quoted, or
@@ -295,7 +311,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     t = time.perf_counter()
     pieces: list[str] = []
     opened = ""  # the draft's first sentence, once the second has begun
-    abandoned = False
+    abandoned = ""  # why the draft was given up before the model finished it
     # The model sees only the best sentences: a 135M model reads a short
     # context better, and prompt tokens cost ~3 ms each on a small CPU.
     stream = llm.stream(prompts.answer_messages(q.query, ranker.passages(len(hits), prompt_sentences)),
@@ -307,11 +323,11 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                 on_token(piece)
             if policy.first_sentence and not opened:
                 opened = first_sentence("".join(pieces))
-                # A draft that opens with a claim its sources do not support is
-                # not shown whatever follows: stop the model there.
-                if opened and not verifier.check(opened, sources).kept:
-                    abandoned = True
-                    break
+                if opened:
+                    abandoned = _opening_fails(opened, sources, verifier, ranker, best_source,
+                                               policy)
+                    if abandoned:  # not shown whatever follows: stop the model there
+                        break
     except ModelBusy as e:  # raised before any piece: quote rather than queue
         a = _quote_or_refuse(q, hits, ranker, f"quoted without a model draft: {e}", policy)
         a.timings["generate"] = time.perf_counter() - t
@@ -330,7 +346,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     dropped = [f"{v.sentence} ({v.reason})" for v in result.dropped]
     why = ""
     if abandoned:
-        why = "the model's first sentence did not survive the verifier"
+        why = abandoned
     elif not result.kept:
         why = "the model's answer did not survive the verifier"
     elif policy.question_gates and not text.gives_kind(result.text, q.kind, q.focus):

@@ -173,6 +173,18 @@ def test_a_draft_whose_first_sentence_fails_is_abandoned_there():
     assert "$25 billion" in a.text and "$9 billion" not in a.text
 
 
+def test_a_draft_that_opens_off_the_point_is_abandoned_there():
+    # true to its source, but a source sentence answers the question more closely
+    draft = ("The planes will fly long routes [1]. Qantas is ordering Airbus jets worth "
+             "$25 billion [1]. The deal is structured with an initial tranche of $5 billion [1].")
+    q = question.analyse("How much is Qantas spending on Airbus jets?")
+    llm = CountingLLM(draft)
+    a = answering.answer(q, _hits(AIRLINE, MUSEUM), llm, FAKE, verify.LexicalVerifier(),
+                         answering.POLICIES["strict"], 0.25, 60, 0.0)
+    assert llm.closed and llm.written < len(draft.split(" ")) - 5
+    assert a.mode == "extractive" and "first sentence" in a.note and "$25 billion" in a.text
+
+
 def test_the_first_sentence_is_complete_when_the_second_begins():
     assert answering.first_sentence("Amazon invests $50 billion [1]") == ""
     assert answering.first_sentence("Amazon invests $50 billion. [1]") == ""  # the mark is its own
