@@ -199,16 +199,16 @@ def first_sentence(draft: str) -> str:
 
 def _opening_fails(opened: str, sources: list[str], verifier: Verifier, ranker: Ranker,
                    best_source: float, policy: Policy) -> str:
-    """Why a draft is given up at its first sentence, or "": the verifier drops
-    that sentence (a draft that opens with a claim its sources do not support),
-    or (with the ranker's veto) a source sentence answers the question more
-    closely than it does (a draft that opens off the point)."""
-    first = verifier.check(opened, sources)
-    if not first.kept:
-        return "the model's first sentence did not survive the verifier"
+    """Why a draft is given up at its first sentence, or "": (with the ranker's
+    veto) a source sentence answers the question more closely than it does (a
+    draft that opens off the point), or the verifier drops it (a draft that
+    opens with a claim its sources do not support). The veto is asked first:
+    it costs one embedding, where the role verifier's first use loads spaCy."""
     if policy.ranker_veto and ranker.cands and (
-            ranker.score_text(first.text) < best_source - RELEVANCE_MARGIN):
+            ranker.score_text(opened) < best_source - RELEVANCE_MARGIN):
         return "a source sentence answers the question more closely than the model's first sentence"
+    if not verifier.check(opened, sources).kept:
+        return "the model's first sentence did not survive the verifier"
     return ""
 
 
@@ -340,14 +340,18 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     timings["generate"] = time.perf_counter() - t
     timings["tokens"] = float(len(pieces))
 
+    if abandoned:  # nothing of it is shown, so nothing more of it is checked
+        a = _quote_or_refuse(q, hits, ranker, abandoned, policy)
+        if a.mode == "extractive":
+            a.dropped = [f"{draft} ({abandoned})"]
+        a.timings.update(timings)
+        return a, hits
     t = time.perf_counter()
     result = verifier.check(draft, sources).first(MAX_SENTENCES)
     timings["verify"] = time.perf_counter() - t
     dropped = [f"{v.sentence} ({v.reason})" for v in result.dropped]
     why = ""
-    if abandoned:
-        why = abandoned
-    elif not result.kept:
+    if not result.kept:
         why = "the model's answer did not survive the verifier"
     elif policy.question_gates and not text.gives_kind(result.text, q.kind, q.focus):
         why = f"the model's checked answer does not give the {q.kind} asked for"
