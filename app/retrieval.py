@@ -43,6 +43,11 @@ RRF_K = 60
 CANDIDATES_PER_K = 3  # each retriever proposes this many candidates per requested hit
 
 
+def _rrf(rank: int) -> float:
+    """Reciprocal rank fusion's share for a 0-based rank in one list."""
+    return 1.0 / (RRF_K + rank + 1)
+
+
 def _retrying(call, attempts: int = 4):
     """A Chroma read, tried again when an ingest in another process changed the
     index under it (embedded Chroma then fails with "Error finding id")."""
@@ -145,11 +150,11 @@ class HybridRetriever:
         found: dict[str, tuple[str, dict]] = {}
         for rank, (cid, text, meta, dist) in enumerate(zip(
                 dense["ids"][0], dense["documents"][0], dense["metadatas"][0], dense["distances"][0])):
-            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            fused[cid] = fused.get(cid, 0.0) + _rrf(rank)
             cosine[cid] = 1.0 - dist  # the collection's space is cosine
             found[cid] = (text, meta)
         for rank, (cid, text, meta) in enumerate(self._keyword(query, n)):
-            fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+            fused[cid] = fused.get(cid, 0.0) + _rrf(rank)
             found.setdefault(cid, (text, meta))
         best = sorted(fused, key=fused.get, reverse=True)[:pool]
         missing = [cid for cid in best if cid not in cosine]
@@ -175,5 +180,5 @@ class HybridRetriever:
         best = {cid: max(sim[p] for p in ps) for cid, ps in pieces.items()}
         by_sentence = sorted(ids, key=best.get, reverse=True)
         rank = {cid: i for i, cid in enumerate(by_sentence)}
-        return {cid: 1.0 / (RRF_K + i + 1) + 1.0 / (RRF_K + rank[cid] + 1)
+        return {cid: _rrf(i) + _rrf(rank[cid])
                 for i, cid in enumerate(ids)}
