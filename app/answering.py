@@ -72,7 +72,7 @@ class Policy:
     name: str
     question_gates: bool  # refuse figure/date/name questions no passage answers; type-check drafts
     ranker_veto: bool  # quote a source sentence that answers more closely than the draft
-    first_sentence: bool  # a draft whose first sentence fails the verifier is abandoned
+    first_sentence: bool  # a draft whose first sentence fails the verifier or the veto is abandoned
 
 
 POLICIES = {

@@ -98,8 +98,9 @@ class Settings(BaseSettings):
     answer_policy: Literal["auto", "strict", "model"] = Field(
         "auto",
         description="What decides the answer: 'strict' (refuse figure/date/name questions no "
-        "passage answers, and quote a source sentence that answers more closely than the "
-        "model), 'model' (the model answers in its own words, still under the verifier), or "
+        "passage answers, quote a source sentence that answers more closely than the "
+        "model, and stop a draft whose first sentence fails either check), 'model' (the model "
+        "answers in its own words, still under the verifier), or "
         "'auto' (strict for the local backend, model for the openai backend).",
     )
     verifier: Literal["roles", "lexical"] = Field(
