@@ -182,7 +182,8 @@ def facts(sentence: str) -> tuple[list[str], list[str]]:
     """The figures (normalised) and proper names a sentence asserts; code names
     (options, identifiers, paths) count as names."""
     plain = strip_citations(sentence)
-    figures = re.findall(r"(?<![a-z\d.])\d+(?:\.\d+)?(?: (?:thousand|million|billion|trillion)|%)?",
+    # a number inside a code name ("_random_chars_128") is part of that name
+    figures = re.findall(r"(?<![a-z\d._])\d+(?:\.\d+)?(?: (?:thousand|million|billion|trillion)|%)?",
                          normalise(plain))
     names: list[str] = []
     words = re.findall(r"[^\W\d_][\w&'’.-]*", plain)

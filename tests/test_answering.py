@@ -283,6 +283,19 @@ def test_a_name_inside_a_dotted_path_counts_as_mentioned():
     assert a.mode != "refused" and "expire_after" in a.text
 
 
+def test_a_figure_the_documents_give_inside_a_code_name_is_not_missing():
+    # The docs write the length only inside the parameter's name: "64" is mentioned,
+    # and a question naming the parameter asks about no separate figure "64".
+    docs = ("Magic parameters. _token_hex_64 - a random token of hexadecimal digits of the "
+            "length its name gives.")
+    assert text.facts("Pass _token_hex_64 to a query.")[0] == []
+    assert question.analyse("What does _token_hex_64 give a query?").terms == ("_token_hex_64",)
+    for q in ("How can a query get a random token of 64 hexadecimal digits?",
+              "What does _token_hex_64 give a query?"):
+        a, _ = _run(q, _hits(docs), find_more=lambda terms: [])
+        assert a.mode != "refused" and "_token_hex_64" in a.text, a.note
+
+
 def test_model_policy_lets_the_model_answer_in_its_own_words():
     # The strict policy's ranker veto quotes the source sentence instead; the
     # model policy keeps the verified draft.
