@@ -46,9 +46,10 @@ class Question:
 
 
 def specific_terms(question: str) -> list[str]:
-    """Names, acronyms and figures a question asks about. The first word of
-    each of its sentences counts only when it is an acronym or CamelCase: a
-    capital there is grammar ("Describe", "Provide", "Besides"), not a name."""
+    """Names, acronyms, figures and versioned names ("Python 3.8") a question
+    asks about. The first word of each of its sentences counts only when it is
+    an acronym or CamelCase: a capital there is grammar ("Describe", "Provide",
+    "Besides"), not a name."""
     terms: list[str] = []
     for sentence in text.split_sentences(question) or [question]:
         figures, names = text.facts(sentence)
@@ -56,8 +57,13 @@ def specific_terms(question: str) -> list[str]:
         if first and names and names[0] == re.sub(r"['’]s?$", "", first.group(1)).split("-")[0]:
             if sum(c.isupper() for c in names[0]) < 2:
                 names = names[1:]
-        terms += [t for t in figures + names if t not in terms]
-    return terms
+        # a number right after a name is that name's version or model ("Python 2",
+        # "SQLite 3.46"): looked for together, since "2" alone is in any document
+        versions = text.versioned_names(sentence, names)
+        numbers = [v.rsplit(" ", 1)[1] for v in versions]
+        figures = [f for f in figures if not any(n == f or n.startswith(f + ".") for n in numbers)]
+        terms += figures + versions + names
+    return list(dict.fromkeys(terms))
 
 
 def focus(question: str) -> tuple[str, str]:

@@ -120,6 +120,11 @@ class HybridRetriever:
         found = {f[0]: f for f in self._keyword(" ".join(terms) + " " + query, min(pool, self.size))}
         for f in self._keyword(" ".join(terms), min(pool, self.size)):
             found.setdefault(f[0], f)
+        # A term BM25 keeps no token of ("2", a stopword such as "US") is looked
+        # for in the passages' text: a refusal must not say the documents never
+        # mention what the keyword index merely cannot search for.
+        for f in self._written(self._unsearchable(terms), min(pool, self.size)):
+            found.setdefault(f[0], f)
         chunks = [chunk_from(*f) for f in found.values()]
         held = [(c, sum(text.occurs(t, text.normalise(c.headed)) for t in terms)) for c in chunks]
         most = max((n for _, n in held), default=0)
@@ -131,6 +136,26 @@ class HybridRetriever:
         cosine = {cid: float(qvec @ vec) for cid, vec in zip(got["ids"], got["embeddings"])}
         return [Hit(chunk=c, score=0.0, similarity=cosine[c.id])
                 for c in best if c.id in cosine]  # not gone from Chroma since
+
+    def _unsearchable(self, terms: list[str]) -> list[str]:
+        """The terms of which the keyword index keeps no token."""
+        import bm25s
+
+        return [t for t in terms if not bm25s.tokenize(
+            t, stopwords="english", token_pattern=keyword_index.TOKEN_PATTERN,
+            return_ids=False, show_progress=False)[0]]
+
+    def _written(self, terms: list[str], n: int) -> list[tuple[str, str, dict]]:
+        """(id, text, metadata) of up to `n` passages whose text holds one of
+        `terms` as written, in lower or upper case, or capitalised (Chroma's
+        substring filter)."""
+        out: dict[str, tuple[str, str, dict]] = {}
+        for form in dict.fromkeys(f for t in terms for f in (t, t.upper(), t.capitalize(), t.lower())):
+            got = self.collection.get(where_document={"$contains": form}, limit=n,
+                                      include=["documents", "metadatas"])
+            for f in zip(got["ids"], got["documents"], got["metadatas"]):
+                out.setdefault(f[0], f)
+        return list(out.values())
 
     def retrieve(self, query: str, top_k: int, rerank: bool = True) -> list[Hit]:
         if self.size == 0:

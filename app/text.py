@@ -201,6 +201,20 @@ def facts(sentence: str) -> tuple[list[str], list[str]]:
     return figures, names
 
 
+def versioned_names(sentence: str, names: list[str]) -> list[str]:
+    """A name followed at once by a version or model number, as one term
+    ("Python 2.7", "SQLite 3.46.0", "Windows 11"); a month's day or year is a
+    date, not a version, and an abbreviation's number ("Fig. 15", written
+    "Fig.15" as often) is left a figure of its own."""
+    out = []
+    for m in re.finditer(r"\b([^\W\d_][\w.-]*)\s+(\d+(?:\.\d+)*)(?![\w%]|\.\d|\s*(?:%|percent|"
+                         r"thousand|million|billion|trillion)\b)", strip_citations(sentence)):
+        name, number = m.group(1), m.group(2)
+        if name in names and name.lower() not in MONTHS:
+            out.append(f"{name} {number}")
+    return out
+
+
 def occurs(fact: str, normalised_text: str) -> bool:
     """Whole-word occurrence of a normalised fact in normalised text. A full
     stop before it ends a word when no digit precedes the stop: "5" is not in

@@ -349,6 +349,34 @@ def test_a_term_the_top_passages_lack_is_found_in_the_collection_not_refused(tmp
     assert a.mode == "refused" and "'Heron'" in a.note and not a.grounded
 
 
+def test_terms_the_keyword_index_cannot_search_are_looked_for_in_the_text(tmp_path, monkeypatch):
+    # BM25 keeps no token of "2" (one character) or "US" (a stopword); the
+    # collection holds both, in a passage retrieval misses: neither is "never
+    # mentioned". A version number is looked for with the name it versions.
+    from pathlib import Path
+
+    from app.engine import Engine
+    from app.settings import Settings
+
+    docs = _tunnels(tmp_path)
+    (docs / "ferry.txt").write_text("The night ferry leaves from pier 2 at midnight and crosses "
+                                    "to the US side of the river.\n")
+    eng = Engine(Settings(index_dir=Path("index"), top_k=1))
+    assert eng.ingest([docs]).ok
+    for term in ("2", "US"):
+        found = eng.retriever.containing([term], "what is it?", 2)
+        assert [h.chunk.source.rsplit("/", 1)[-1] for h in found] == ["ferry.txt"], term
+    real = eng.retrieve
+    monkeypatch.setattr(eng, "retrieve", lambda query, k=None: [
+        h for h in real(query, 4) if "ferry" not in h.chunk.text][:1])
+    a = eng.ask("At what hour does the boat depart from berth 2?")  # BM25 finds no word of it
+    assert a.mode != "refused" and "midnight" in a.text, a.note
+    assert question.analyse("When did Osprey 2 open?").terms == ("Osprey 2", "Osprey")
+    assert "15" in question.analyse("What does Fig. 15 show?").terms  # "Fig.15" as often
+    a = eng.ask("When did the Osprey 2 tunnel open to traffic?")
+    assert a.mode == "refused" and "'Osprey 2'" in a.note, a.note
+
+
 def test_a_question_in_another_language_never_names_a_fragment_of_itself(engine):
     a = engine.ask("¿Cuánto invierte Amazon en OpenAI?")
     assert "'Cu'" not in a.text and "Cuánto" not in a.note
