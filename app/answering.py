@@ -83,11 +83,11 @@ POLICIES = {
 
 def missing_terms(q: Question, hits: list[Hit]) -> list[str]:
     """Terms of the question that none of the passages holds, in its text or
-    under the headings it stands under; a term that is a part of a code name
-    there ("128" of `_random_chars_128`) is held."""
+    under the headings it stands under (`text.holds_term`: a part of a code
+    name, "128" of `_random_chars_128`, is held, and so is a version the
+    passages give longer, "SQLite 3.46" of "SQLite 3.46.0")."""
     joined = text.normalise(" ".join(h.chunk.headed for h in hits))
-    parts = joined.replace("_", " ")
-    return [t for t in q.terms if not text.occurs(t, joined) and not text.occurs(t, parts)]
+    return [t for t in q.terms if not text.holds_term(t, joined)]
 
 
 def quoted_amounts(q: Question, hits: list[Hit]) -> list[str]:

@@ -126,7 +126,7 @@ class HybridRetriever:
         for f in self._written(self._unsearchable(terms), min(pool, self.size)):
             found.setdefault(f[0], f)
         chunks = [chunk_from(*f) for f in found.values()]
-        held = [(c, sum(text.occurs(t, text.normalise(c.headed)) for t in terms)) for c in chunks]
+        held = [(c, sum(text.holds_term(t, text.normalise(c.headed)) for t in terms)) for c in chunks]
         most = max((n for _, n in held), default=0)
         best = [c for c, n in held if n == most and n > 0][:k]
         if not best:

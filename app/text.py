@@ -223,6 +223,18 @@ def occurs(fact: str, normalised_text: str) -> bool:
     return re.search(pat, normalised_text) is not None
 
 
+def holds_term(term: str, normalised_text: str) -> bool:
+    """Whether a text mentions a question's term: `occurs`, also as a part of a
+    code name ("128" of `_random_chars_128`), or, for a term that ends in a
+    dotted version ("SQLite 3.46", "3.46"), a longer version of it ("SQLite
+    3.46.0")."""
+    if occurs(term, normalised_text) or occurs(term, normalised_text.replace("_", " ")):
+        return True
+    t = term.lower()
+    return bool(re.search(r"\d\.\d+$", t)) and re.search(
+        r"(?<!\w)(?<!\d\.)" + re.escape(t) + r"\.\d", normalised_text) is not None
+
+
 _STOP = _COMMON | frozenset(
     """about above across also among another because been being between both but
     can did does doing done down each else even ever from further get gets got had

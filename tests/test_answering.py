@@ -296,6 +296,16 @@ def test_a_figure_the_documents_give_inside_a_code_name_is_not_missing():
         assert a.mode != "refused" and "_token_hex_64" in a.text, a.note
 
 
+def test_a_version_the_documents_give_longer_is_held():
+    # "SQLite 3.46" is mentioned by "SQLite 3.46.0"; "SQLite 3.4" is not, nor is "3" by "3.46.0"
+    docs = "Changelog. Fixed a bug where named parameters failed against SQLite 3.46.0."
+    a, _ = _run("Which bug was fixed for SQLite 3.46?", _hits(docs), find_more=lambda terms: [])
+    assert a.mode != "refused" and "named parameters" in a.text, a.note
+    a, _ = _run("Which bug was fixed for SQLite 3.4?", _hits(docs), find_more=lambda terms: [])
+    assert a.mode == "refused" and "'SQLite 3.4'" in a.note, a.note
+    assert not text.holds_term("3", text.normalise(docs))
+
+
 def test_model_policy_lets_the_model_answer_in_its_own_words():
     # The strict policy's ranker veto quotes the source sentence instead; the
     # model policy keeps the verified draft.
