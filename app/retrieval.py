@@ -126,7 +126,8 @@ class HybridRetriever:
         for f in self._written(self._unsearchable(terms), min(pool, self.size)):
             found.setdefault(f[0], f)
         chunks = [chunk_from(*f) for f in found.values()]
-        held = [(c, sum(text.holds_term(t, text.normalise(c.headed)) for t in terms)) for c in chunks]
+        normalised = [(c, text.normalise(c.headed)) for c in chunks]
+        held = [(c, sum(text.holds_term(t, norm) for t in terms)) for c, norm in normalised]
         most = max((n for _, n in held), default=0)
         best = [c for c, n in held if n == most and n > 0][:k]
         if not best:
@@ -139,11 +140,9 @@ class HybridRetriever:
 
     def _unsearchable(self, terms: list[str]) -> list[str]:
         """The terms of which the keyword index keeps no token."""
-        import bm25s
-
-        return [t for t in terms if not bm25s.tokenize(
-            t, stopwords="english", token_pattern=keyword_index.TOKEN_PATTERN,
-            return_ids=False, show_progress=False)[0]]
+        if not terms:
+            return []
+        return [t for t, tokens in zip(terms, keyword_index.tokenize(terms)) if not tokens]
 
     def _written(self, terms: list[str], n: int) -> list[tuple[str, str, dict]]:
         """(id, text, metadata) of up to `n` passages whose text holds one of
