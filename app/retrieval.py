@@ -120,7 +120,7 @@ class HybridRetriever:
         found = {f[0]: f for f in self._keyword(" ".join(terms) + " " + query, min(pool, self.size))}
         for f in self._keyword(" ".join(terms), min(pool, self.size)):
             found.setdefault(f[0], f)
-        # A term BM25 keeps no token of ("2", a stopword such as "US") is looked
+        # A term BM25 keeps no token of ("2", a stopword such as "IT") is looked
         # for in the passages' text: a refusal must not say the documents never
         # mention what the keyword index merely cannot search for.
         for f in self._written(self._unsearchable(terms), min(pool, self.size)):

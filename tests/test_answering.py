@@ -360,7 +360,7 @@ def test_a_term_the_top_passages_lack_is_found_in_the_collection_not_refused(tmp
 
 
 def test_terms_the_keyword_index_cannot_search_are_looked_for_in_the_text(tmp_path, monkeypatch):
-    # BM25 keeps no token of "2" (one character) or "US" (a stopword); the
+    # BM25 keeps no token of "2" (one character) or "IT" (a stopword); the
     # collection holds both, in a passage retrieval misses: neither is "never
     # mentioned". A version number is looked for with the name it versions.
     from pathlib import Path
@@ -370,12 +370,12 @@ def test_terms_the_keyword_index_cannot_search_are_looked_for_in_the_text(tmp_pa
 
     docs = _tunnels(tmp_path)
     (docs / "ferry.txt").write_text("The night ferry leaves from pier 2 at midnight and crosses "
-                                    "to the US side of the river.\n")
+                                    "to the IT park on the far side of the river.\n")
     eng = Engine(Settings(index_dir=Path("index"), top_k=1))
     assert eng.ingest([docs]).ok
-    for term in ("2", "US"):
-        found = eng.retriever.containing([term], "what is it?", 2)
-        assert [h.chunk.source.rsplit("/", 1)[-1] for h in found] == ["ferry.txt"], term
+    for term in ("2", "IT"):  # words are matched in any case: "it" in other files holds "IT" too
+        found = eng.retriever.containing([term], "what is this?", 2)
+        assert "ferry.txt" in [h.chunk.source.rsplit("/", 1)[-1] for h in found], term
     real = eng.retrieve
     monkeypatch.setattr(eng, "retrieve", lambda query, k=None: [
         h for h in real(query, 4) if "ferry" not in h.chunk.text][:1])
