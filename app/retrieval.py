@@ -122,9 +122,12 @@ class HybridRetriever:
             found.setdefault(f[0], f)
         # A term BM25 keeps no token of ("2", a stopword such as "IT") is looked
         # for in the passages' text: a refusal must not say the documents never
-        # mention what the keyword index merely cannot search for.
+        # mention what the keyword index merely cannot search for. While an
+        # ingest writes, only in the state before it, as `retrieve` does.
+        frozen = self._last_consistent()
         for f in self._written(self._unsearchable(terms), min(pool, self.size)):
-            found.setdefault(f[0], f)
+            if frozen is None or f[0] in frozen:
+                found.setdefault(f[0], f)
         chunks = [chunk_from(*f) for f in found.values()]
         normalised = [(c, text.normalise(c.headed)) for c in chunks]
         held = [(c, sum(text.holds_term(t, norm) for t in terms)) for c, norm in normalised]

@@ -97,6 +97,44 @@ def _served(question: str) -> list[str]:
 ORION = "The Orion budget is {} million dollars, approved by the council in March.\n"
 
 
+def test_while_an_ingest_writes_the_whole_collection_look_up_sees_the_state_before_it(
+        monkeypatch):
+    """The look-up behind "the documents never mention" (a term BM25 cannot
+    search, "7", is looked for in Chroma's text) sees the state before a paused
+    ingest as retrieval does: not the chunks it wrote and has not yet indexed."""
+    import threading
+
+    import chromadb.api.models.Collection as chroma_collection
+
+    Path("orion.txt").write_text(ORION.format(11))
+    Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
+    Path("orion.txt").write_text(ORION.format(99) + "Its office is on pier 7.\n")
+    paused, go = threading.Event(), threading.Event()
+    real_delete = chroma_collection.Collection.delete
+
+    def slow_delete(self, *a, **k):
+        paused.set()
+        go.wait(60)
+        return real_delete(self, *a, **k)
+
+    def found() -> list[str]:
+        retriever = Engine(Settings(index_dir=Path("idx"))).retriever
+        return [h.chunk.text for h in retriever.containing(["7"], "Where is the office?", 4)]
+
+    monkeypatch.setattr(chroma_collection.Collection, "delete", slow_delete)
+    writer = threading.Thread(target=Engine(Settings(index_dir=Path("idx"))).ingest,
+                              args=([Path("orion.txt")],))
+    writer.start()
+    try:
+        assert paused.wait(120)
+        assert Engine(Settings(index_dir=Path("idx"))).store.ingest_running()
+        assert found() == []
+    finally:
+        go.set()
+        writer.join(120)
+    assert any("pier 7" in t for t in found())
+
+
 def test_kill_during_a_big_write_serves_current_text_and_the_next_ingest_heals():
     """The stale-index sequence: a changed file, then a big file killed midway."""
     docs = Path("docs")
