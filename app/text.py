@@ -308,6 +308,30 @@ COUNT_WORDS = {w: str(i) for i, w in enumerate(
 COUNT_WORDS |= {"twenty": "20", "thirty": "30", "forty": "40", "fifty": "50"}
 
 
+# Words that state nothing by themselves: articles, pronouns, auxiliaries and
+# modals, the prepositions and conjunctions that only join, discourse words, and
+# the words a model frames an answer with ("The answer is: ..."). Scale words
+# and counts are left to the figure check, which normalises them.
+_GRAMMAR = frozenset(
+    """a an the this that these those it its he she they we you i his her their our your my
+    there here what which who whom whose when where why how is are was were be been being has
+    have had do does did will would can could should may might must shall of to in on at by for
+    from with as into onto and or but so if then than also just very both either thus hence
+    therefore however additionally furthermore moreover overall finally answer answers source
+    sources sentence question context according based following mentioned""".split()
+) | NUMBER_WORDS | set(COUNT_WORDS) | {"zero", "million", "billion", "trillion", "percent",
+                                        "dollar", "dollars"}
+
+
+def claim_words(text: str) -> set[str]:
+    """Stems of every word of a claim that states something, however short or
+    common ("new", "not", "all", "first", "max"), acronyms lower-cased: what a
+    verifier must find in the source sentence, where `content_words`
+    (four letters or more, common words left out) is what ranks sentences."""
+    text = strip_citations(text)
+    return {stem(w) for w in re.findall(r"[a-z]{2,}", text.lower()) if w not in _GRAMMAR}
+
+
 def counts(sentence: str) -> list[tuple[str, str]]:
     """(word, digits) for every count a sentence writes in words."""
     return [(w, COUNT_WORDS[w]) for w in dict.fromkeys(re.findall(r"[a-z]+", sentence.lower()))

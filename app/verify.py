@@ -9,8 +9,9 @@ every number, amount, percentage, year, count written in words ("two", as
 word or digit) and proper name in it occurs in the text of the sources it cites (money, separators, "percent" and case
 normalised), all within one sentence of a cited source (with the sentence
 before it: a true figure beside a true name is a false claim when the source
-never relates them), and (3) at least 75% of its other content words occur in
-that same sentence window (Snowball stems). A sentence without a mark that
+never relates them), and (3) at least 75% of its other words occur in that
+same sentence window (Snowball stems; every word that states something, "new",
+"not" and "all" included, not only those that rank sentences). A sentence without a mark that
 states a figure or name is attributed, in code, to the source holding all of
 them (`SentenceVerdict.attributed` says so).
 
@@ -91,7 +92,7 @@ def _support(fact_list: list[str], words: set[str], texts: list[str]) -> tuple[b
         if all(text.occurs(f, norm) for f in fact_list):
             together = True
             if words:
-                best = max(best, len(words & text.content_words(window)) / len(words))
+                best = max(best, len(words & text.claim_words(window)) / len(words))
     return together, (best if words else 1.0)
 
 
@@ -141,7 +142,7 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.75) -> Che
             v.missing += [w for w, d in text.counts(text.strip_citations(sent))
                           if not text.occurs(w, cited_text) and not text.occurs(d, cited_text)]
             # Names are rule 2's business; rule 3 weighs the words around them.
-            words = text.content_words(sent) - {text.stem(n.lower()) for n in names}
+            words = text.claim_words(sent) - {text.stem(n.lower()) for n in names}
             together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites])
             if v.missing:
                 v.reason = "not in cited sources: " + ", ".join(v.missing)

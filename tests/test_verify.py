@@ -73,6 +73,18 @@ def test_claim_in_words_the_source_lacks_is_dropped():
     assert not result.kept and "words" in result.dropped[0].reason
 
 
+def test_a_short_or_common_word_the_cited_source_lacks_counts_against_the_claim():
+    # "New" stands only in source 2: a claim cited to source 1 cannot borrow it
+    options = "?_nosuggest=1: Disable facet suggestions for this page."
+    changelog = "New ?_nosuggest=1 parameter for table views, which disables facet suggestions."
+    result = verify.check("The answer is: New ?_nosuggest=1 [1].", [options, changelog])
+    assert not result.kept and "no single sentence" in result.dropped[0].reason
+    assert verify.check("New ?_nosuggest=1 parameter [2].", [options, changelog]).kept
+    source = "Facet suggestions are not shown when the table has no rows."
+    assert verify.check("Facet suggestions are not shown for tables with no rows [1].", [source]).kept
+    assert not verify.check("Facet suggestions are shown for all new tables [1].", [source]).kept
+
+
 def test_marks_before_sentences_are_moved_to_their_end():
     assert text.split_sentences("[1] Amazon invests. [2] OpenAI agrees.") == [
         "Amazon invests [1].", "OpenAI agrees [2]."]
