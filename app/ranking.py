@@ -4,7 +4,8 @@ A `Ranker` is built per question over the retrieved hits and gives the
 candidate sentences best first, the passages the model is shown, and a
 score for any text (so a draft can be compared with the best source
 sentence). `SentenceRanker` is today's one implementation: cosine similarity
-from MiniLM, plus the IDF-weighted share of the question's content words a
+from MiniLM (the mean of the sentence's alone and under its section's title),
+plus the IDF-weighted share of the question's content words a
 sentence holds (with the sentence before it, which often names what "it"
 refers to), plus a bonus when it gives the kind of fact asked for. A
 cross-encoder would be another implementation of the same protocol.
@@ -35,6 +36,7 @@ LEXICAL_WEIGHT = 0.5  # weight of question-word coverage beside embedding simila
 TYPE_BONUS = 0.2  # for a sentence that gives the kind of fact the question asks for
 FOLLOW_UP_WEIGHT = 0.85  # share of the newest question (vs the condensed query) in similarity
 ELLIPTICAL_WEIGHT = 0.5  # ... for a follow-up of two content words or fewer ("And using pipx?")
+TITLE_WEIGHT = 0.5  # share of a sentence's similarity read under its section's title
 
 
 class Embedder(Protocol):
@@ -166,12 +168,22 @@ class SentenceRanker:
         docs = [text.content_words(c) for _, _, c in self.cands] or [set()]
         self.idf = {t: math.log(1 + len(docs) / (1 + sum(t in d for d in docs))) for t in self.terms}
         self.coverable = {t for t in self.terms if any(t in d for d in docs)}
-        vecs = embedder.embed([asks, query, question.aside or asks] + [s for _, s, _ in self.cands])
+        # A sentence is read alone and under its section's title, which scopes it
+        # ("Port for server, defaults to 8001." under "datasette serve"): its
+        # similarity is the mean of the two.
+        titled = [i for i, (n, s, _) in enumerate(self.cands) if (n, s) in self.headings]
+        sents = [s for _, s, _ in self.cands]
+        vecs = embedder.embed([asks, query, question.aside or asks] + sents + [
+            f"{self.headings[self.cands[i][:2]]}: {sents[i]}" for i in titled])
         w = 1.0 if query == asks else ELLIPTICAL_WEIGHT if question.elliptical else FOLLOW_UP_WEIGHT
         self.qvec = w * vecs[0] + (1 - w) * vecs[1]
-        self.sims = vecs[3:] @ self.qvec
+        plain = vecs[3:3 + len(sents)]
+        self.sims = plain @ self.qvec
+        if titled:
+            self.sims[titled] = TITLE_WEIGHT * (vecs[3 + len(sents):] @ self.qvec) + (
+                1 - TITLE_WEIGHT) * self.sims[titled]
         if question.aside:  # what the question sets aside counts against a sentence
-            self.sims = self.sims - vecs[3:] @ vecs[2]
+            self.sims = self.sims - plain @ vecs[2]
         self._ranked: list[tuple[float, int, str]] | None = None
 
     def _score(self, sim: float, sentence: str, context: str) -> float:

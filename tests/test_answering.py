@@ -4,7 +4,9 @@ The passages are invented here, not the seed article: the rules are general."""
 
 from __future__ import annotations
 
-from app import answering, question, text, verify
+import pytest
+
+from app import answering, question, ranking, text, verify
 from app.types import Chunk, Hit
 from fakes import HashEmbedder, ScriptedLLM
 
@@ -251,6 +253,20 @@ def test_a_sentence_that_overlapping_chunks_share_is_quoted_once():
     assert a.mode == "extractive"
     quotes = [p for c in a.citations for p in c.quote.split(" \u2026 ")]
     assert len(quotes) == len(set(quotes)) and a.text.count("initial tranche") == 1
+
+
+def test_a_sentence_is_read_under_its_sections_title_too():
+    # the same sentence under two titles: the one whose title the question names
+    # is the closer, though the sentences alone are equally close
+    hits = _hits("# Serve options\n\nThe default value is 8001.",
+                 "# Publish options\n\nThe default value is 8080.")
+    q = question.analyse("What is the default value when I serve?")
+    ranker = ranking.SentenceRanker(q, hits, FAKE)
+    assert [s for _, s, _ in ranker.cands] == ["The default value is 8001.",
+                                               "The default value is 8080."]
+    assert ranker.sims[0] > ranker.sims[1]
+    plain = FAKE.embed(["The default value is 8001.", "The default value is 8080."]) @ ranker.qvec
+    assert plain[0] == pytest.approx(plain[1])
 
 
 def test_a_term_missing_from_the_passages_is_looked_for_in_the_collection():
