@@ -18,7 +18,10 @@ The steps, in order:
    collection itself lacks is a reason to refuse.
 3. Under the strict policy, a question that asks for a figure, a date or a
    name is refused when no retrieved sentence gives that kind of fact about
-   what it names (`answerable`).
+   what it names (`answerable`), or when the only such sentences give another
+   name the question's place ("How much did Google invest?" against "Amazon
+   is investing $50 billion": the role verifier's parse, when the sentence
+   names someone the question does not).
 4. The language model drafts an answer over the best sentences; the verifier
    drops every sentence it cannot verify. Under the strict policy a draft
    whose first sentence fails the verifier, or answers less closely than the
@@ -63,6 +66,7 @@ DISAGREEMENT_MARGIN = 0.1  # another file's rival figure is quoted when it score
 RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the best source sentence
 
 FindMore = Callable[[list[str]], list[Hit]]  # terms -> passages of the collection holding them
+Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
 
 
 @dataclass(frozen=True)
@@ -106,20 +110,24 @@ def word_coverage(q: Question, hits: list[Hit]) -> float:
     return len(words & found) / len(words)
 
 
-def answerable(q: Question, hits: list[Hit]) -> bool:
-    """For a question that asks for a figure, a date or a name: whether some
+def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -> str:
+    """For a question that asks for a figure, a date or a name: "" when some
     retrieved sentence (with the one before it) gives that kind of fact, names
     everything the question names, and shares at least one other content word
     with the question (or with the conversation, for a follow-up) unless the
-    question quotes an amount the window holds. A figure question about one
-    measure ("revenue") needs a window that names it. One shared word, not
-    more: paraphrased questions share few words."""
+    question quotes an amount the window holds; else why not. A figure question
+    about one measure ("revenue") needs a window that names it. One shared word,
+    not more: paraphrased questions share few words.
+    With `conflict` (the role verifier's), a sentence that names someone the
+    question does not must not give that other name the question's slot ("How
+    much did Google invest…?" against "…Amazon investing $50 billion…")."""
     if q.kind is None:
-        return True
+        return ""
     terms = [t.lower() for t in q.terms]
     words = set(text.content_words(q.text)) | (
         text.content_words(q.query) if q.follow_up else set())
     words -= {text.stem(t) for t in terms}
+    why = f"no passage gives the {q.kind} this question asks for"
     for window in text.windows([h.chunk.text for h in hits]):
         sentence = text.split_sentences(window)[-1] if window.strip() else window
         if not text.gives_kind(sentence, q.kind, q.focus):
@@ -130,8 +138,12 @@ def answerable(q: Question, hits: list[Hit]) -> bool:
         if q.measure and not text.mentions(window, q.measure):
             continue
         if not words or words & text.content_words(window) or q.quotes_amount:
-            return True
-    return False
+            others = {n.lower() for n in text.facts(sentence)[1]} - set(terms)
+            clash = conflict(q.focus, window) if conflict is not None and others else ""
+            if not clash:
+                return ""
+            why = f"the {q.kind} the passages give is not about what it asks: {clash}"
+    return why
 
 
 def refusal(q: Question, hits: list[Hit], reason: str) -> Answer:
@@ -301,8 +313,10 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     if missing:
         return refusal(q, hits, "the documents never mention "
                        + ", ".join(f"'{m}'" for m in missing)), hits
-    if policy.question_gates and not answerable(q, hits):
-        return refusal(q, hits, f"no passage gives the {q.kind} this question asks for"), hits
+    if policy.question_gates:
+        why = answerable(q, hits, getattr(verifier, "question_conflict", None))
+        if why:
+            return refusal(q, hits, why), hits
 
     ranker = SentenceRanker(q, hits, embedder)
     best_source = ranker.ranked()[0][0] if ranker.cands else 0.0

@@ -215,6 +215,11 @@ def _is_anchor(tok) -> bool:
         "DET", "PUNCT", "ADP", "CCONJ", "PART", "SYM", "AUX", "PRON"))
 
 
+def _is_name(tok) -> bool:
+    """A proper name (not a figure, not a code name)."""
+    return tok.pos_ == "PROPN" and not any(c.isdigit() for c in tok.text)
+
+
 def _partner(copula, tok):
     """For a figure or name on either side of "is", the word on the other side."""
     for child in copula.children:
@@ -335,6 +340,31 @@ class RoleVerifier:
                 return "it negates what the cited source states"
             if (src & verbs) - said:
                 return "it drops a negation the cited source has"
+        return ""
+
+    def question_conflict(self, question: str, passage: str) -> str:
+        """Why a passage answers a question about another name than the one
+        asked about, or "": the question puts a name in one slot ("How much did
+        Google invest…?": the subject of 'invest') that the passage fills with
+        another name and never with this one ("…with Amazon investing $50
+        billion…"), so its figure is that other name's. A slot whose word the
+        passage does not use is not judged: a paraphrase is not a conflict."""
+        claim = self._parse(question)
+        slots: dict[tuple[str, str], list] = {}
+        for t in self._parse(passage):
+            if _is_name(t):
+                slots.setdefault(relation(t), []).append(t)
+        for t in claim:
+            if not _is_name(t):
+                continue
+            role, head = relation(t)
+            if role not in ("subj", "obj", "prep") or head == _stem(t):
+                continue
+            holders = slots.get((role, head), [])
+            if holders and _key(t) not in {_key(h) for h in holders}:
+                word = next((w.text for w in claim if _stem(w) == head), head)
+                return (f"the documents tie '{word}' to '{holders[0].text}', not to "
+                        f"'{t.text}'")
         return ""
 
     def check(self, draft: str, sources: list[str]) -> CheckResult:

@@ -269,6 +269,17 @@ def test_a_sentence_is_read_under_its_sections_title_too():
     assert plain[0] == pytest.approx(plain[1])
 
 
+def test_a_figure_asked_about_another_name_than_the_passage_ties_it_to_is_refused():
+    # the sentence before names Virgin, so the window holds every name asked
+    # about; the figure is Qantas's (the role verifier's parse tells them apart)
+    hits = _hits("Virgin and Emirates complained about the deal. " + AIRLINE)
+    roles = verify.RoleVerifier()
+    a, _ = _run("How much is Virgin ordering from Airbus?", hits, verifier=roles)
+    assert a.mode == "refused" and "'Qantas'" in a.note and "$25 billion" not in a.text
+    a, _ = _run("How much is Qantas ordering from Airbus?", hits, verifier=roles)
+    assert a.mode != "refused" and "$25 billion" in a.text
+
+
 def test_a_term_missing_from_the_passages_is_looked_for_in_the_collection():
     looked: list[list[str]] = []
     elsewhere = _hits("The Heron Bridge opened in 1932 and carries 40,000 cars a day.")[0]

@@ -158,6 +158,21 @@ def test_wrong_drafts_fail_the_role_check(roles, kind, draft, source):
     assert not result.kept, kind
 
 
+def test_a_question_about_a_name_the_passage_puts_in_no_slot_is_told_apart(roles):
+    # the passage's figure belongs to Qantas: asked about Virgin, it is no answer
+    passage = ("The deal was approved by regulators in March, after Virgin and Emirates had "
+               "complained. It is one of the largest in aviation history, with Qantas ordering "
+               "Airbus jets worth $25 billion.")
+    why = roles.question_conflict("How much is Virgin ordering from Airbus?", passage)
+    assert "'Qantas'" in why and "'Virgin'" in why
+    assert "'Airbus'" in roles.question_conflict("How much is Airbus ordering from Qantas?",
+                                            passage)
+    for asked in ("How much is Qantas ordering from Airbus?",  # the names in their slots
+                  "How much is Qantas spending on Airbus jets?",  # a verb the passage lacks
+                  "How much are the Airbus jets worth?"):
+        assert roles.question_conflict(asked, passage) == "", asked
+
+
 def test_the_lexical_check_alone_lets_role_swaps_through():
     """Why the role check exists: these pass on words alone."""
     passed = [d for _, d, s in WRONG if verify.check(d, [s]).kept]
