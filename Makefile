@@ -62,7 +62,7 @@ EVAL_GATE ?= --fail-under fact_accuracy=0.95 --fail-under unanswerable_refused=0
 DATASETS ?= ../shared/datasets
 COMMON_GATE := --fail-under answerable_refused=0.05 --fail-under citation_precision=1 \
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
-DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.75 --fail-under unanswerable_refused=0.5 \
+DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.8 --fail-under unanswerable_refused=0.5 \
   --fail-under expect_none_violations=0
 BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.95 --fail-under token_f1=0.26 --fail-under answerable_refused=0 \
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
@@ -88,6 +88,8 @@ test: install browser
 eval: install
 	$(RAGCHAT) eval eval/seed_qa.jsonl --baseline naive --out eval/reports/seed_qa
 	$(RAGCHAT) eval eval/holdout_qa.jsonl --baseline naive --out eval/reports/holdout_qa
+	$(RAGCHAT) eval eval/seed_holdout2.jsonl --out eval/reports/seed_holdout2
+	$(RAGCHAT) eval eval/seed_holdout3.jsonl --out eval/reports/seed_holdout3
 	$(RAGCHAT) eval eval/docs_qa.jsonl --out eval/reports/docs_qa
 	$(RAGCHAT) eval eval/docs_holdout.jsonl --out eval/reports/docs_holdout
 	$(RAGCHAT) eval eval/docs_holdout2.jsonl --out eval/reports/docs_holdout2
@@ -95,7 +97,8 @@ eval: install
 	$(RAGCHAT) eval eval/docs_holdout4.jsonl --out eval/reports/docs_holdout4
 	$(RAGCHAT) eval eval/docs_holdout5.jsonl --out eval/reports/docs_holdout5
 	$(RAGCHAT) eval eval/docs_holdout6.jsonl --out eval/reports/docs_holdout6
-	$(RAGCHAT) eval eval/docs_holdout7.jsonl --out eval/reports/docs_holdout7
+	for n in 7 8 9 10 11 12 13 14 15; do \
+	  $(RAGCHAT) eval eval/docs_holdout$$n.jsonl --out eval/reports/docs_holdout$$n || exit 1; done
 	$(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana
 
 bench: install
