@@ -6,6 +6,7 @@ chunk comes from its file's current text, and only current text is served."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -97,18 +98,18 @@ def _served(question: str) -> list[str]:
 ORION = "The Orion budget is {} million dollars, approved by the council in March.\n"
 
 
-def test_while_an_ingest_writes_the_whole_collection_look_up_sees_the_state_before_it(
-        monkeypatch):
-    """The look-up behind "the documents never mention" (a term BM25 cannot
-    search, "7", is looked for in Chroma's text) sees the state before a paused
-    ingest as retrieval does: not the chunks it wrote and has not yet indexed."""
+@contextlib.contextmanager
+def _ingest_paused(monkeypatch, first: str, then: str):
+    """orion.txt ingested as `first`, rewritten as `then` and ingested again in a
+    thread that is held between writing the new chunks and deleting the old
+    ones, for as long as the with-block runs."""
     import threading
 
     import chromadb.api.models.Collection as chroma_collection
 
-    Path("orion.txt").write_text(ORION.format(11))
+    Path("orion.txt").write_text(first)
     Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
-    Path("orion.txt").write_text(ORION.format(99) + "Its office is on pier 7.\n")
+    Path("orion.txt").write_text(then)
     paused, go = threading.Event(), threading.Event()
     real_delete = chroma_collection.Collection.delete
 
@@ -117,21 +118,31 @@ def test_while_an_ingest_writes_the_whole_collection_look_up_sees_the_state_befo
         go.wait(60)
         return real_delete(self, *a, **k)
 
-    def found() -> list[str]:
-        retriever = Engine(Settings(index_dir=Path("idx"))).retriever
-        return [h.chunk.text for h in retriever.containing(["7"], "Where is the office?", 4)]
-
     monkeypatch.setattr(chroma_collection.Collection, "delete", slow_delete)
     writer = threading.Thread(target=Engine(Settings(index_dir=Path("idx"))).ingest,
                               args=([Path("orion.txt")],))
     writer.start()
     try:
         assert paused.wait(120)
-        assert Engine(Settings(index_dir=Path("idx"))).store.ingest_running()
-        assert found() == []
+        yield
     finally:
         go.set()
         writer.join(120)
+
+
+def test_while_an_ingest_writes_the_whole_collection_look_up_sees_the_state_before_it(
+        monkeypatch):
+    """The look-up behind "the documents never mention" (a term BM25 cannot
+    search, "7", is looked for in Chroma's text) sees the state before a paused
+    ingest as retrieval does: not the chunks it wrote and has not yet indexed."""
+    def found() -> list[str]:
+        retriever = Engine(Settings(index_dir=Path("idx"))).retriever
+        return [h.chunk.text for h in retriever.containing(["7"], "Where is the office?", 4)]
+
+    with _ingest_paused(monkeypatch, ORION.format(11),
+                        ORION.format(99) + "Its office is on pier 7.\n"):
+        assert Engine(Settings(index_dir=Path("idx"))).store.ingest_running()
+        assert found() == []
     assert any("pier 7" in t for t in found())
 
 
@@ -383,33 +394,10 @@ def test_questions_are_answered_while_an_ingest_runs():
 def test_while_an_ingest_writes_questions_see_the_state_before_it(monkeypatch):
     """An ingest paused between writing a changed file's new chunks and deleting
     its old ones: a question sees the old text only, never both; after it, the new."""
-    import threading
-
-    import chromadb.api.models.Collection as chroma_collection
-
-    Path("orion.txt").write_text(ORION.format(11))
-    Engine(Settings(index_dir=Path("idx"))).ingest([Path("orion.txt")])
-    Path("orion.txt").write_text(ORION.format(99))
-    paused, go = threading.Event(), threading.Event()
-    real_delete = chroma_collection.Collection.delete
-
-    def slow_delete(self, *a, **k):
-        paused.set()
-        go.wait(60)
-        return real_delete(self, *a, **k)
-
-    monkeypatch.setattr(chroma_collection.Collection, "delete", slow_delete)
-    writer = threading.Thread(target=Engine(Settings(index_dir=Path("idx"))).ingest,
-                              args=([Path("orion.txt")],))
-    writer.start()
-    try:
-        assert paused.wait(120)
+    with _ingest_paused(monkeypatch, ORION.format(11), ORION.format(99)):
         during = _served("What is the Orion budget?")
         assert any("11 million" in t for t in during)
         assert not any("99 million" in t for t in during)
-    finally:
-        go.set()
-        writer.join(120)
     after = _served("What is the Orion budget?")
     assert any("99 million" in t for t in after) and not any("11 million" in t for t in after)
     assert assert_consistent() == 1
