@@ -11,9 +11,9 @@ normalised), all within one sentence of a cited source (with the sentence
 before it: a true figure beside a true name is a false claim when the source
 never relates them), and (3) at least 75% of its other words occur in that
 same sentence window (Snowball stems; every word that states something, "new",
-"not" and "all" included, not only those that rank sentences). A sentence without a mark that
-states a figure or name is attributed, in code, to the source holding all of
-them (`SentenceVerdict.attributed` says so).
+"not" and "all" included, not only those that rank sentences). A sentence
+without a mark that states a figure or name is attributed, in code, to the
+source holding all of them (`SentenceVerdict.attributed` says so).
 
 `RoleVerifier` (roles; the default). The lexical check first, then spaCy's
 dependency parse of the claim and of the cited passage: every name and figure
