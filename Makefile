@@ -90,6 +90,7 @@ eval: install
 	$(RAGCHAT) eval eval/holdout_qa.jsonl --baseline naive --out eval/reports/holdout_qa
 	$(RAGCHAT) eval eval/seed_holdout2.jsonl --out eval/reports/seed_holdout2
 	$(RAGCHAT) eval eval/seed_holdout3.jsonl --out eval/reports/seed_holdout3
+	$(RAGCHAT) eval eval/seed_holdout4.jsonl --out eval/reports/seed_holdout4
 	$(RAGCHAT) eval eval/docs_qa.jsonl --out eval/reports/docs_qa
 	$(RAGCHAT) eval eval/docs_holdout.jsonl --out eval/reports/docs_holdout
 	$(RAGCHAT) eval eval/docs_holdout2.jsonl --out eval/reports/docs_holdout2

@@ -119,8 +119,9 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
     about one measure ("revenue") needs a window that names it. One shared word,
     not more: paraphrased questions share few words.
     With `conflict` (the role verifier's), a sentence that names someone the
-    question does not must not give that other name the question's slot ("How
-    much did Google invest…?" against "…Amazon investing $50 billion…")."""
+    question does not, or names the question's names in the other order, must
+    not give another name the question's slot ("How much did Google invest…?"
+    against "…Amazon investing $50 billion…")."""
     if q.kind is None:
         return ""
     terms = [t.lower() for t in q.terms]
@@ -138,12 +139,23 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
         if q.measure and not text.mentions(window, q.measure):
             continue
         if not words or words & text.content_words(window) or q.quotes_amount:
-            others = {n.lower() for n in text.facts(sentence)[1]} - set(terms)
-            clash = conflict(q.focus, window) if conflict is not None and others else ""
+            named = [n.lower() for n in text.facts(sentence)[1]]
+            suspect = set(named) - set(terms) or _reordered(terms, named) or _reordered(
+                terms, [n.lower() for n in text.facts(window)[1]])
+            clash = conflict(q.focus, window) if conflict is not None and suspect else ""
             if not clash:
                 return ""
             why = f"the {q.kind} the passages give is not about what it asks: {clash}"
     return why
+
+
+def _reordered(asked: list[str], named: list[str]) -> bool:
+    """Whether two names the question asks about stand in the sentence in the
+    other order ("How much did OpenAI invest in Amazon?" against "Amazon
+    investing $50 billion in OpenAI"): only then can the sentence have swapped
+    their places, and only then is its parse worth the role gate's time."""
+    order = [n for n in dict.fromkeys(named) if n in asked]
+    return any(asked.index(a) > asked.index(b) for a, b in zip(order, order[1:]))
 
 
 def refusal(q: Question, hits: list[Hit], reason: str) -> Answer:

@@ -216,8 +216,10 @@ def _is_anchor(tok) -> bool:
 
 
 def _is_name(tok) -> bool:
-    """A proper name (not a figure, not a code name)."""
-    return tok.pos_ == "PROPN" and not any(c.isdigit() for c in tok.text)
+    """A proper name (not a figure, not a code name), acronyms included, as
+    `text.facts` reads them: the tagger calls "AWS" a noun in some questions."""
+    return (tok.pos_ == "PROPN" and not any(c.isdigit() for c in tok.text)) or (
+        len(tok.text) > 1 and tok.text.isalpha() and tok.text.isupper())
 
 
 def _partner(copula, tok):

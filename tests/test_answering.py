@@ -278,6 +278,11 @@ def test_a_figure_asked_about_another_name_than_the_passage_ties_it_to_is_refuse
     assert a.mode == "refused" and "'Qantas'" in a.note and "$25 billion" not in a.text
     a, _ = _run("How much is Qantas ordering from Airbus?", hits, verifier=roles)
     assert a.mode != "refused" and "$25 billion" in a.text
+    # the question's two names in the other order: swapped, or only reworded
+    a, _ = _run("How much is Airbus ordering from Qantas?", hits, verifier=roles)
+    assert a.mode == "refused" and "'Qantas'" in a.note, a.note
+    a, _ = _run("How much are the Airbus jets being ordered by Qantas worth?", hits, verifier=roles)
+    assert a.mode != "refused" and "$25 billion" in a.text, a.note
 
 
 def test_a_term_missing_from_the_passages_is_looked_for_in_the_collection():

@@ -167,6 +167,11 @@ def test_a_question_about_a_name_the_passage_puts_in_no_slot_is_told_apart(roles
     assert "'Qantas'" in why and "'Virgin'" in why
     assert "'Airbus'" in roles.question_conflict("How much is Airbus ordering from Qantas?",
                                             passage)
+    # an acronym is a name, though the tagger calls "AWS" a noun here
+    services = ("Qantas, in turn, has committed to a multi-year agreement to use AWS services, "
+                "worth $3 billion over five years.")
+    assert "'AWS'" in roles.question_conflict(
+        "How much has AWS committed to spend on Qantas services?", services)
     for asked in ("How much is Qantas ordering from Airbus?",  # the names in their slots
                   "How much is Qantas spending on Airbus jets?",  # a verb the passage lacks
                   "How much are the Airbus jets worth?"):
