@@ -139,9 +139,11 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
         if q.measure and not text.mentions(window, q.measure):
             continue
         if not words or words & text.content_words(window) or q.quotes_amount:
+            # the sentence before counts only for a sentence that names none of them
             named = [n.lower() for n in text.facts(sentence)[1]]
-            suspect = set(named) - set(terms) or _reordered(terms, named) or _reordered(
-                terms, [n.lower() for n in text.facts(window)[1]])
+            suspect = set(named) - set(terms) or _reordered(terms, named) or (
+                not set(named) & set(terms)
+                and _reordered(terms, [n.lower() for n in text.facts(window)[1]]))
             clash = conflict(q.focus, window) if conflict is not None and suspect else ""
             if not clash:
                 return ""
