@@ -139,16 +139,24 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
         if q.measure and not text.mentions(window, q.measure):
             continue
         if not words or words & text.content_words(window) or q.quotes_amount:
-            # the sentence before counts only for a sentence that names none of them
-            named = [n.lower() for n in text.facts(sentence)[1]]
-            suspect = set(named) - set(terms) or _reordered(terms, named) or (
-                not set(named) & set(terms)
-                and _reordered(terms, [n.lower() for n in text.facts(window)[1]]))
-            clash = conflict(q.focus, window) if conflict is not None and suspect else ""
+            clash = conflict(q.focus, window) if conflict is not None and _may_clash(
+                terms, sentence, window) else ""
             if not clash:
                 return ""
             why = f"the {q.kind} the passages give is not about what it asks: {clash}"
     return why
+
+
+def _may_clash(asked: list[str], sentence: str, window: str) -> bool:
+    """Whether a sentence could give another name the question's place, so
+    that the role gate's parse is worth its time: it names someone the question
+    does not, or the question's names in the other order (the sentence before
+    counts only for a sentence that names none of them)."""
+    named = [n.lower() for n in text.facts(sentence)[1]]
+    if set(named) - set(asked) or _reordered(asked, named):
+        return True
+    return not set(named) & set(asked) and _reordered(
+        asked, [n.lower() for n in text.facts(window)[1]])
 
 
 def _reordered(asked: list[str], named: list[str]) -> bool:

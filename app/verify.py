@@ -258,6 +258,11 @@ def relation(tok) -> tuple[str, str]:
     return ("other", _stem(head))
 
 
+def _spelt(doc, stem: str) -> str:
+    """The word of a parsed text whose stem is `stem`, as written there."""
+    return next((w.text for w in doc if _stem(w) == stem), stem)
+
+
 def _key(tok) -> str:
     return text.normalise(tok.text).strip()
 
@@ -328,7 +333,7 @@ class RoleVerifier:
             role, head = relation(t)
             if head == _stem(t):
                 continue  # a name or figure standing alone
-            word = next((w.text for w in claim if _stem(w) == head), head)
+            word = _spelt(claim, head)
             if head not in stems:
                 return (f"'{t.text}' is tied to '{word}' in the claim, a word the cited "
                         "sentences never use")
@@ -364,7 +369,7 @@ class RoleVerifier:
                 continue
             holders = slots.get((role, head), [])
             if holders and _key(t) not in {_key(h) for h in holders}:
-                word = next((w.text for w in claim if _stem(w) == head), head)
+                word = _spelt(claim, head)
                 return (f"the documents tie '{word}' to '{holders[0].text}', not to "
                         f"'{t.text}'")
         return ""
