@@ -116,7 +116,8 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
     everything the question names, and shares at least one other content word
     with the question (or with the conversation, for a follow-up) unless the
     question quotes an amount the window holds; else why not. A figure question
-    about one measure ("revenue") needs a window that names it. One shared word,
+    about one measure ("revenue") needs a window that names it, and one that asks
+    how long, how often or how many bytes a window that gives such a unit. One shared word,
     not more: paraphrased questions share few words.
     With `conflict` (the role verifier's), a sentence that names someone the
     question does not, or names the question's names in the other order, must
@@ -138,6 +139,9 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
             continue
         if q.measure and not text.mentions(window, q.measure):
             continue
+        if q.dimension and not text.gives_dimension(window, q.dimension):
+            why = f"no passage gives the {q.kind} in a unit of {_UNITS[q.dimension]}"
+            continue
         if not words or words & text.content_words(window) or q.quotes_amount:
             clash = conflict(q.focus, window) if conflict is not None and _may_clash(
                 terms, sentence, window) else ""
@@ -145,6 +149,9 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
                 return ""
             why = f"the {q.kind} the passages give is not about what it asks: {clash}"
     return why
+
+
+_UNITS = {"time": "time", "size": "size in bytes", "long": "time or length"}
 
 
 def _may_clash(asked: list[str], sentence: str, window: str) -> bool:

@@ -29,6 +29,7 @@ class Question:
     aside: str  # the part set aside ("the workforce money"), or ""
     kind: str | None  # "figure", "date", "name" or None
     measure: str | None  # "revenue" in "How much revenue ...", or None
+    dimension: str | None  # "time", "size" or "long" ("How many days…"), or None
     terms: tuple[str, ...]  # names, acronyms and figures it asks about
     words: frozenset[str] = field(default_factory=frozenset)  # content-word stems
     quotes_amount: bool = False  # it quotes an amount ("of the $25 billion")
@@ -81,6 +82,7 @@ def analyse(question: str, query: str | None = None) -> Question:
     return Question(
         text=question, query=query, focus=asks, aside=aside.strip(), kind=kind,
         measure=text.asked_measure(asks) if kind == "figure" else None,
+        dimension=text.asked_dimension(asks) if kind == "figure" else None,
         terms=tuple(specific_terms(question)),
         words=frozenset(text.content_words(asks)),
         quotes_amount=bool(text.amounts(question)),

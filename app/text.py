@@ -371,7 +371,11 @@ def question_kind(question: str) -> str | None:
             rf"\bwhat (is|was|are|were) (the |its |their |[\w-]+'s )?({QUANTITY_NOUNS})\b", q) or re.search(
             rf"\bwhat (is|was|are|were) (the |its |their |this |that )?([\w-]+['’]s )?"
             rf"((?!of |in |for )[a-z-]+ ){{0,2}}({SPECIFIC_RE})\b", q) or re.search(
-            rf"\bwhat ({QUANTITY_NOUNS})\b", q):
+            rf"\bwhat ({QUANTITY_NOUNS})\b", q) or re.search(
+            rf"\bwhat (is|was|are|were) (the |its |their |this |that )?([\w-]+['’]s )?"
+            rf"((?!of |in |for )[a-z-]+ ){{0,2}}({'|'.join(sorted(DURATION_NOUNS))})\b", q) or any(
+            m.group(1) in TIME_UNITS | SIZE_UNITS and len(m.group(1)) > 1
+            for m in re.finditer(r"\bin ([a-z]+)\s*(?:[,?]|$)", q)):
         return "figure"
     # who/when/where open the question (after "and", "so"...); inside it they
     # are conjunctions or relative pronouns ("issues to weigh when deploying").
@@ -387,7 +391,7 @@ def question_kind(question: str) -> str | None:
     return None
 
 
-_THING = re.compile(r"^\W*(?:(?:and|so|then|but|also)\W+)?(?:in |at |from |for |to |on |with |by )?"
+_THING = re.compile(r"^\W*(?:(?:and|so|then|but|also)\W+)?(?:(?:in|at|from|for|to|on|with|by|under|into|through|over|via|within|inside|across)\s+)?"
                     r"(?:which|what)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|"
                     r"will|has|have|had|happens?|if|about|else)\b)[a-z]", re.I)
 
@@ -417,6 +421,51 @@ def asked_measure(question: str) -> str | None:
         if m.group(0) in SPECIFIC_MEASURES:
             return m.group(0)
     return None
+
+
+# Units by the dimension they measure. A question that asks for a duration ("How
+# long…", "How often…", "How many seconds…", "…, in days?") or a size in bytes is
+# answered only by a passage that gives a figure in such a unit: "version 0.28" is a
+# figure, but not how many days anything lasts. Units are read as words and as
+# parts of names ("sql_time_limit_ms", "max_csv_mb", "50MB").
+TIME_UNITS = frozenset(
+    "ms msec millisecond milliseconds s sec secs second seconds min mins minute minutes h hr "
+    "hrs hour hours hourly day days daily week weeks weekly fortnight month months monthly "
+    "year years yearly annual annually decade decades".split())
+SIZE_UNITS = frozenset(
+    "b byte bytes kb kib kilobyte kilobytes mb mib megabyte megabytes gb gib gigabyte "
+    "gigabytes tb tib terabyte terabytes".split())
+LENGTH_UNITS = frozenset("character characters char chars letters words lines".split())
+DURATION_NOUNS = frozenset("timeout timeouts duration lifetime interval delay ttl".split())
+_NAMED_UNIT = re.compile(r"\b(?:how many|in|per|of)\s+([a-z]+)\b")
+
+
+def asked_dimension(question: str) -> str | None:
+    """"time" when a figure question asks how long or how often something is,
+    "size" when it asks for a size in bytes, "long" for "How long…" (a time or a
+    length in characters), else None. Only units and duration words count: "How
+    big was the deal?" asks for money, not bytes."""
+    q = question.lower()
+    named = {m.group(1) for m in _NAMED_UNIT.finditer(q)}
+    if named & (TIME_UNITS - {"s", "h", "min", "b"}) or re.search(r"\bhow often\b", q) or (
+            DURATION_NOUNS & set(re.findall(r"[a-z]+", q))):
+        return "time"
+    if named & (SIZE_UNITS - {"b"}) or re.search(r"\bhow much (memory|ram|disk|storage)\b", q):
+        return "size"
+    if re.search(r"\bhow long\b", q):
+        return "long"
+    return None
+
+
+def gives_dimension(window: str, dimension: str) -> bool:
+    """Whether a passage names a unit of the dimension asked for, as a word or
+    as a part of a name or figure ("10ms", "max_csv_mb")."""
+    units = {"time": TIME_UNITS, "size": SIZE_UNITS, "long": TIME_UNITS | LENGTH_UNITS}[dimension]
+    words = set(re.findall(r"[a-z]+", window.lower()))
+    # one-letter units only right after a digit ("30s", "5 s")
+    letters = {u for u in units if len(u) == 1}
+    return bool(words & (units - letters)) or any(
+        re.search(rf"\d\s?{u}\b", window.lower()) for u in letters)
 
 
 def mentions(window: str, word: str) -> bool:

@@ -54,6 +54,19 @@ def test_measure_and_focus_are_read_from_the_question():
     assert {"aws", "ai"} <= text.content_words("AWS sells AI chips")
     q = question.analyse("¿Cuánto invierte Amazon en OpenAI?")
     assert q.kind is None and q.terms == ("Amazon", "OpenAI")
+    # a duration or a size in bytes is asked for by its unit or a duration word
+    for asked, dimension in [("How many days are logs kept?", "time"),
+                             ("How often are backups taken?", "time"),
+                             ("What is the default timeout for uploads?", "time"),
+                             ("What is the cache's lifetime, in hours?", "time"),
+                             ("How large is the image in megabytes?", "size"),
+                             ("How long may a query run?", "long"),
+                             ("How big was the earlier deal?", None),
+                             ("How many plugins are there?", None)]:
+        q = question.analyse(asked)
+        assert (q.kind, q.dimension) == ("figure", dimension), asked
+    # "Which X …?" asks for something the question does not name, after any preposition
+    assert question.analyse("Under which URL path are a plugin's assets served?").wants_thing
 
 
 def test_figure_for_a_measure_no_passage_names_is_refused(engine):
@@ -106,12 +119,26 @@ def test_question_quoting_the_documents_amount_is_on_topic(engine):
 def test_quotes_that_give_no_figure_do_not_answer_a_figure_question(engine):
     # A passage gives figures, so the question is not refused up front, but the
     # sentences that match it best give none: as a draft would be, the quote is refused.
-    records = " The museum keeps a record of every visitor and deletes it when asked."
-    a = _ask(engine, "How long does the museum keep its visitor records?", MUSEUM + records)
+    archive = " The museum keeps a large archive of its visitors' letters and drawings."
+    a = _ask(engine, "How large is the museum's archive of visitors' letters?", MUSEUM + archive)
     assert a.mode == "refused" and "give no figure" in a.note
-    a = _ask(engine, "How long does the museum keep its visitor records?",
-             MUSEUM + " The museum keeps a record of every visitor for 30 days.")
-    assert a.mode == "extractive" and "30 days" in a.text
+
+
+def test_a_question_asking_how_long_needs_a_figure_in_a_unit_of_time(engine):
+    # "$80 million" is a figure, but not how long anything lasts; "30 days" is.
+    records = " The museum keeps a record of every visitor and deletes it when asked."
+    for question in ("How long does the museum keep its visitor records?",
+                     "How many days does the museum keep its visitor records?",
+                     "What is the retention period, in days, of the museum's visitor records?"):
+        a = _ask(engine, question, MUSEUM + records)
+        assert a.mode == "refused" and "unit of time" in a.note, (question, a.note)
+        a = _ask(engine, question, MUSEUM + " The museum keeps a record of every visitor for 30 days.")
+        assert a.mode == "extractive" and "30 days" in a.text, (question, a.text)
+    # a size in bytes is asked for by its unit, not by "how large" alone
+    a = _ask(engine, "How many megabytes is the museum's visitor database?", MUSEUM)
+    assert a.mode == "refused" and "size in bytes" in a.note
+    a = _ask(engine, "How large is the museum's renovation budget?", MUSEUM)
+    assert "$80 million" in a.text
 
 
 def test_name_question_without_a_name_in_the_passages_is_refused(engine):
