@@ -263,9 +263,12 @@ def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
     if not ranker.cands:
         return refusal(q, hits, "the passages hold no sentence to quote")
     a = extractive(q, hits, ranker, why)
-    if policy.question_gates and not text.gives_kind(
-            " ".join(c.quote for c in a.citations), q.kind, q.focus):
+    quoted = " ".join(c.quote for c in a.citations)
+    if policy.question_gates and not text.gives_kind(quoted, q.kind, q.focus):
         return refusal(q, hits, f"the sentences that answer it best give no {q.kind}")
+    if policy.question_gates and q.dimension and not text.gives_dimension(a.text, q.dimension):
+        return refusal(q, hits, f"the sentences that answer it best give no {q.kind} "
+                                f"in a unit of {_UNITS[q.dimension]}")
     return a
 
 
@@ -400,6 +403,8 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         why = "the model's answer did not survive the verifier"
     elif policy.question_gates and not text.gives_kind(result.text, q.kind, q.focus):
         why = f"the model's checked answer does not give the {q.kind} asked for"
+    elif policy.question_gates and q.dimension and not text.gives_dimension(result.text, q.dimension):
+        why = f"the model's checked answer gives no unit of {_UNITS[q.dimension]}"
     elif policy.question_gates and q.wants_thing and not text.adds_fact(result.text, q.text):
         why = "the model's checked answer names nothing the question did not"
     elif policy.ranker_veto and ranker.cands and ranker.score_text(result.text) < best_source - RELEVANCE_MARGIN:

@@ -437,6 +437,7 @@ SIZE_UNITS = frozenset(
     "gigabytes tb tib terabyte terabytes".split())
 LENGTH_UNITS = frozenset("character characters char chars letters words lines".split())
 DURATION_NOUNS = frozenset("timeout timeouts duration lifetime interval delay ttl".split())
+_SHORT_UNITS = frozenset("s h min mins b".split())
 _NAMED_UNIT = re.compile(r"\b(?:how many|in|per|of)\s+([a-z]+)\b")
 
 
@@ -447,10 +448,10 @@ def asked_dimension(question: str) -> str | None:
     big was the deal?" asks for money, not bytes."""
     q = question.lower()
     named = {m.group(1) for m in _NAMED_UNIT.finditer(q)}
-    if named & (TIME_UNITS - {"s", "h", "min", "b"}) or re.search(r"\bhow often\b", q) or (
+    if named & (TIME_UNITS - _SHORT_UNITS) or re.search(r"\bhow often\b", q) or (
             DURATION_NOUNS & set(re.findall(r"[a-z]+", q))):
         return "time"
-    if named & (SIZE_UNITS - {"b"}) or re.search(r"\bhow much (memory|ram|disk|storage)\b", q):
+    if named & (SIZE_UNITS - _SHORT_UNITS) or re.search(r"\bhow much (memory|ram|disk|storage)\b", q):
         return "size"
     if re.search(r"\bhow long\b", q):
         return "long"
@@ -462,10 +463,11 @@ def gives_dimension(window: str, dimension: str) -> bool:
     as a part of a name or figure ("10ms", "max_csv_mb")."""
     units = {"time": TIME_UNITS, "size": SIZE_UNITS, "long": TIME_UNITS | LENGTH_UNITS}[dimension]
     words = set(re.findall(r"[a-z]+", window.lower()))
-    # one-letter units only right after a digit ("30s", "5 s")
-    letters = {u for u in units if len(u) == 1}
-    return bool(words & (units - letters)) or any(
-        re.search(rf"\d\s?{u}\b", window.lower()) for u in letters)
+    # units that are also other words ("min_free_disk_bytes") only right after a
+    # digit ("30s", "5 min")
+    shared = units & _SHORT_UNITS
+    return bool(words & (units - shared)) or any(
+        re.search(rf"\d\s?{u}\b", window.lower()) for u in shared)
 
 
 def mentions(window: str, word: str) -> bool:

@@ -134,6 +134,11 @@ def test_a_question_asking_how_long_needs_a_figure_in_a_unit_of_time(engine):
         assert a.mode == "refused" and "unit of time" in a.note, (question, a.note)
         a = _ask(engine, question, MUSEUM + " The museum keeps a record of every visitor for 30 days.")
         assert a.mode == "extractive" and "30 days" in a.text, (question, a.text)
+    # the quote itself must give the unit, not only some sentence near it
+    a = _ask(engine, "How long does the museum keep its visitor records?",
+             MUSEUM + " The museum keeps a record of all 5,000 visitors and deletes it when "
+             "asked. A guided tour lasts 90 minutes.")
+    assert a.mode == "refused" and "answer it best give no figure in a unit of time" in a.note, a.text
     # a size in bytes is asked for by its unit, not by "how large" alone
     a = _ask(engine, "How many megabytes is the museum's visitor database?", MUSEUM)
     assert a.mode == "refused" and "size in bytes" in a.note
