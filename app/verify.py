@@ -327,16 +327,18 @@ class RoleVerifier:
                 if _is_anchor(t):
                     source_rel.setdefault(_key(t), []).append(relation(t))
         for t in anchors:
-            found = source_rel.get(_key(t))
-            if not found:
-                continue  # spelt otherwise there; presence is the lexical check's business
             role, head = relation(t)
             if head == _stem(t):
                 continue  # a name or figure standing alone
             word = _spelt(claim, head)
+            # Checked even where the source writes the figure inside a longer token
+            # ("(default=1000)"), which gives it no role of its own to compare.
             if head not in stems:
                 return (f"'{t.text}' is tied to '{word}' in the claim, a word the cited "
                         "sentences never use")
+            found = source_rel.get(_key(t))
+            if not found:
+                continue  # spelt otherwise there; presence is the lexical check's business
             if not any(h == head and {role, r} != {"subj", "obj"} for r, h in found):
                 return f"'{t.text}' is tied to '{word}' in the claim but not in the cited source"
         best = max(aligned, key=lambda s: len(keys & {_key(t) for t in s}), default=None)
