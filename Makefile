@@ -98,7 +98,7 @@ eval: install
 	$(RAGCHAT) eval eval/docs_holdout4.jsonl --out eval/reports/docs_holdout4
 	$(RAGCHAT) eval eval/docs_holdout5.jsonl --out eval/reports/docs_holdout5
 	$(RAGCHAT) eval eval/docs_holdout6.jsonl --out eval/reports/docs_holdout6
-	for n in 7 8 9 10 11 12 13 14 15; do \
+	for n in 7 8 9 10 11 12 13 14 15 16 17; do \
 	  $(RAGCHAT) eval eval/docs_holdout$$n.jsonl --out eval/reports/docs_holdout$$n || exit 1; done
 	$(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana
 

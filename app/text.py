@@ -299,6 +299,10 @@ SPECIFIC_MEASURES = frozenset(
     "valuation revenue revenues profit profits income salary salaries wage wages population "
     "price prices fee fees sales margin debt tax taxes loss losses earnings turnover".split())
 SPECIFIC_RE = "|".join(sorted(SPECIFIC_MEASURES))
+# Nouns that name a quantity after any qualifier ("the maximum number of rows",
+# "the default page size", "the largest length"): "What is the default value …?"
+# is left out, since a default value is as often a word as a number.
+MEASURE_NOUNS = "number|count|size|length|amount|total|limit"
 NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve "
                           "twenty thirty forty fifty hundred thousand dozen half".split())
 # Counts written as words, which a claim states as surely as digits ("the two
@@ -366,14 +370,15 @@ ANAPHORA = frozenset(
 
 def question_kind(question: str) -> str | None:
     """The kind of fact a question asks for, from English question words."""
-    q = question.lower()
+    q = re.sub(r"\b(what|how|who|where|when)['’]s\b", r"\1 is", question.lower())
     if re.search(r"\bhow (much|many|large|big|long|often)\b|\bby how\b", q) or re.search(
             rf"\bwhat (is|was|are|were) (the |its |their |[\w-]+'s )?({QUANTITY_NOUNS})\b", q) or re.search(
             rf"\bwhat (is|was|are|were) (the |its |their |this |that )?([\w-]+['’]s )?"
             rf"((?!of |in |for )[a-z-]+ ){{0,2}}({SPECIFIC_RE})\b", q) or re.search(
             rf"\bwhat ({QUANTITY_NOUNS})\b", q) or re.search(
             rf"\bwhat (is|was|are|were) (the |its |their |this |that )?([\w-]+['’]s )?"
-            rf"((?!of |in |for )[a-z-]+ ){{0,2}}({'|'.join(sorted(DURATION_NOUNS))})\b", q) or any(
+            rf"((?!of |in |for )[a-z-]+ ){{0,2}}({'|'.join(sorted(DURATION_NOUNS))}|{MEASURE_NOUNS})\b",
+            q) or any(
             m.group(1) in TIME_UNITS | SIZE_UNITS and len(m.group(1)) > 1
             for m in re.finditer(r"\bin ([a-z]+)\s*(?:[,?]|$)", q)):
         return "figure"
@@ -491,7 +496,7 @@ def gives_kind(text: str, kind: str | None, question: str = "") -> bool:
         return True
     figures, names = facts(text)
     if kind == "figure":  # an amount or count; a bare year is not "how much"
-        counted = re.search(r"\bhow many ([a-z]+)", question.lower())
+        counted = re.search(r"\b(?:how many|number of) ([a-z]+)", question.lower())
         if counted and counted.group(1) not in CURRENCY_WORDS:
             # "how many teachers" is not answered by "$2 million" or "40%"
             text = MONEY_OR_SHARE.sub(" ", text)

@@ -65,6 +65,12 @@ def test_measure_and_focus_are_read_from_the_question():
                              ("How many plugins are there?", None)]:
         q = question.analyse(asked)
         assert (q.kind, q.dimension) == ("figure", dimension), asked
+    # a quantity noun after a qualifier ("the maximum number of …") asks for a figure;
+    # a default value is as often a word
+    for asked, kind in [("What is the maximum number of rows returned?", "figure"),
+                        ("What's the default page size?", "figure"),
+                        ("What is the default value of base_url?", None)]:
+        assert question.analyse(asked).kind == kind, asked
     # "Which X …?" asks for something the question does not name, after any preposition
     assert question.analyse("Under which URL path are a plugin's assets served?").wants_thing
 
@@ -114,6 +120,15 @@ def test_question_quoting_the_documents_amount_is_on_topic(engine):
     assert a.mode == "extractive" and "$20 billion" in a.text
     a = _ask(engine, "How much of the money comes later?", AIRLINE, similarity=0.1)
     assert a.mode == "refused" and "close enough" in a.note
+
+
+def test_the_maximum_number_of_things_is_not_answered_by_a_sum_of_money(engine):
+    spending = "The council is spending $80 million on the museum. The museum will reopen in 2027."
+    a = _ask(engine, "What is the maximum number of visitors the museum admits?", spending)
+    assert a.mode == "refused" and "$80 million" not in a.text
+    a = _ask(engine, "What is the maximum number of visitors the museum admits?",
+             spending + " The museum admits at most 400 visitors at a time.")
+    assert a.mode == "extractive" and "400 visitors" in a.text
 
 
 def test_quotes_that_give_no_figure_do_not_answer_a_figure_question(engine):
