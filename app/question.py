@@ -3,7 +3,8 @@
 `analyse` reads the question (and the query it was retrieved with, which for
 a follow-up carries the conversation) into a `Question`: the kind of fact it
 asks for (a figure, a date, a name, or nothing in particular), the one
-measure a figure question is about ("revenue"), the specific terms it names
+measure a figure question is about ("revenue"), the dimension whose unit it
+asks in ("How many days…": time), the specific terms it names
 (names, acronyms, figures), the part it sets aside ("Besides X, ...") and its
 content words. The ranker, the refusal gates and the verifier's type check all
 read this one object instead of parsing the question again.

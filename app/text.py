@@ -327,6 +327,18 @@ _GRAMMAR = frozenset(
                                         "dollar", "dollars"}
 
 
+# Where a sentence joins two statements: a semicolon, or a comma before a
+# conjunction that relates them ("…, but only if …", "…, because …").
+_CLAUSE_BREAK = re.compile(r";\s+|,\s+(?=(?:but|while|whereas|although|though|because|since|"
+                           r"unless|so that|which means|and then)\b)", re.I)
+
+
+def clauses(sentence: str) -> list[str]:
+    """The statements a sentence joins (`_CLAUSE_BREAK`), the sentence alone
+    when it joins none."""
+    return [c for c in _CLAUSE_BREAK.split(sentence) if c.strip(" ,;.")] or [sentence]
+
+
 def claim_words(text: str) -> set[str]:
     """Stems of every word of a claim that states something, however short or
     common ("new", "not", "all", "first", "max"), acronyms lower-cased: what a

@@ -96,6 +96,28 @@ def _support(fact_list: list[str], words: set[str], texts: list[str]) -> tuple[b
     return together, (best if words else 1.0)
 
 
+CLAUSE_SUPPORT = 0.5  # share of a joined clause's own words one source sentence must hold
+
+
+def _unsupported_clause(sentence: str, texts: list[str], min_share: float) -> str:
+    """The first clause of a sentence joined to the rest by a conjunction or
+    a semicolon ("…, but only if the query takes too long") whose own words no
+    single source sentence holds, or "": a true clause can carry a false one
+    that the sentence's share of words, taken as a whole, lets through."""
+    clauses = text.clauses(text.strip_citations(sentence))
+    if len(clauses) < 2:
+        return ""
+    for clause in clauses:
+        figures, names = text.facts(clause)
+        words = text.claim_words(clause) - {text.stem(n.lower()) for n in names}
+        if len(words) < 3:
+            continue  # too short to say anything on its own ("as shown")
+        together, share = _support(figures + names, words, texts)
+        if not together or share < min_share:
+            return clause.strip(" ,;.")
+    return ""
+
+
 def _attribute(sentence: str, norm: list[str], raw: list[str]) -> int | None:
     """The source holding every figure and name of an uncited sentence."""
     figures, names = text.facts(sentence)
@@ -152,6 +174,10 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.75) -> Che
             elif share < min_word_support:
                 v.reason = ("mostly words that no single sentence of the cited sources "
                             f"holds ({share:.0%} found)")
+            else:
+                weak = _unsupported_clause(sent, [sources[n - 1] for n in v.cites], CLAUSE_SUPPORT)
+                if weak:
+                    v.reason = f"its clause '{weak}' is in no single sentence of the cited sources"
         (kept if v.kept else dropped).append(v)
     return CheckResult(kept=kept, dropped=dropped)
 

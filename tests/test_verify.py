@@ -112,6 +112,8 @@ FUNDS = ("Amazon will invest $15 billion at first. OpenAI plans to spend the mon
 PARTNER = "Amazon partnered with OpenAI on cloud computing."
 PARTNER_AND_BUY = "Amazon partnered with OpenAI, which acquired a robotics startup last year."
 NOT_PUBLIC = "The company did not disclose the price of the chips."
+AUTOCOMPLETE = ("The autocomplete endpoint returns up to 10 primary key matches for a table, "
+                "intended for building autocomplete interfaces such as search boxes and query pickers.")
 SETTINGS = ("These can be passed to datasette serve using datasette serve --setting name value. "
             "Settings: max_returned_rows            Maximum rows that can be returned "
             "from a table or custom query (default=1000)")
@@ -129,6 +131,10 @@ FAITHFUL = [
     ("The company did not disclose the price of the chips [1].", NOT_PUBLIC),
     ("Amazon is investing $50 billion in OpenAI [1].", INVEST),
     ("The maximum number of rows returned from a table is 1000 [1].", SETTINGS),
+    ("Amazon signed the cloud agreement with OpenAI in 2024, while the new data centre in "
+     "Maryland will open in 2026 [1].", DEAL),
+    ("The autocomplete endpoint returns up to 10 primary key matches for a table, which means "
+     "it suits search boxes [1].", AUTOCOMPLETE),
 ]
 WRONG = [
     ("entity moved into another slot", "Amazon's Trainium chips challenge Amazon's dominance [1].", CHIPS),
@@ -142,6 +148,9 @@ WRONG = [
     ("date moved to another event", "The new data centre in Maryland will open in 2024 [1].", DEAL),
     ("subject and object swapped", "OpenAI is investing $50 billion in Amazon [1].", INVEST),
     ("an empty slot", "The price of the chips is [1].", NOT_PUBLIC),
+    ("a clause from nowhere joined to a true statement",
+     "The autocomplete endpoint returns up to 10 primary key matches for a table, intended for "
+     "building search boxes, but only if the query takes too long [1].", AUTOCOMPLETE),
     ("figure the source writes inside a longer token, tied to another noun",
      "The maximum length of a table name in Datasette is 1000 [1].", SETTINGS),
 ]
