@@ -386,11 +386,8 @@ def question_kind(question: str) -> str | None:
     if re.search(r"\bhow (much|many|large|big|long|often)\b|\bby how\b", q) or re.search(
             rf"\bwhat (is|was|are|were) (the |its |their |[\w-]+'s )?({QUANTITY_NOUNS})\b", q) or re.search(
             rf"\bwhat (is|was|are|were) (the |its |their |this |that )?([\w-]+['’]s )?"
-            rf"((?!of |in |for )[a-z-]+ ){{0,2}}({SPECIFIC_RE})\b", q) or re.search(
-            rf"\bwhat ({QUANTITY_NOUNS})\b", q) or re.search(
-            rf"\bwhat (is|was|are|were) (the |its |their |this |that )?([\w-]+['’]s )?"
-            rf"((?!of |in |for )[a-z-]+ ){{0,2}}({'|'.join(sorted(DURATION_NOUNS))}|{MEASURE_NOUNS})\b",
-            q) or any(
+            rf"((?!of |in |for )[a-z-]+ ){{0,2}}({SPECIFIC_RE}|{DURATION_RE}|{MEASURE_NOUNS})\b",
+            q) or re.search(rf"\bwhat ({QUANTITY_NOUNS})\b", q) or any(
             m.group(1) in TIME_UNITS | SIZE_UNITS and len(m.group(1)) > 1
             for m in re.finditer(r"\bin ([a-z]+)\s*(?:[,?]|$)", q)):
         return "figure"
@@ -408,8 +405,9 @@ def question_kind(question: str) -> str | None:
     return None
 
 
-_THING = re.compile(r"^\W*(?:(?:and|so|then|but|also)\W+)?(?:(?:in|at|from|for|to|on|with|by|under|into|through|over|via|within|inside|across)\s+)?"
-                    r"(?:which|what)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|"
+_THING = re.compile(r"^\W*(?:(?:and|so|then|but|also)\W+)?"
+                    r"(?:(?:in|at|from|for|to|on|with|by|under|into|through|over|via|within|"
+                    r"inside|across)\s+)?(?:which|what)\s+(?!(?:is|are|was|were|do|does|did|can|could|should|would|"
                     r"will|has|have|had|happens?|if|about|else)\b)[a-z]", re.I)
 
 
@@ -454,6 +452,7 @@ SIZE_UNITS = frozenset(
     "gigabytes tb tib terabyte terabytes".split())
 LENGTH_UNITS = frozenset("character characters char chars letters words lines".split())
 DURATION_NOUNS = frozenset("timeout timeouts duration lifetime interval delay ttl".split())
+DURATION_RE = "|".join(sorted(DURATION_NOUNS))
 _SHORT_UNITS = frozenset("s h min mins b".split())
 _NAMED_UNIT = re.compile(r"\b(?:how many|in|per|of)\s+([a-z]+)\b")
 
