@@ -267,7 +267,7 @@ def relation(tok) -> tuple[str, str]:
     dep, head = t.dep_, t.head
     if dep == "ROOT" or head.i == t.i:
         return ("root", _stem(t))
-    if dep == "pobj":
+    if dep in ("pobj", "pcomp"):  # the preposition's object or complement ("at first")
         if head.dep_ == "agent":
             return ("subj", _stem(head.head))
         return ("noun" if head.lower_ == "of" else "prep", _stem(head.head))

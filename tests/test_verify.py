@@ -133,6 +133,8 @@ FAITHFUL = [
     ("The maximum number of rows returned from a table is 1000 [1].", SETTINGS),
     ("Amazon signed the cloud agreement with OpenAI in 2024, while the new data centre in "
      "Maryland will open in 2026 [1].", DEAL),
+    ("Amazon will invest $15 billion at first, while OpenAI plans to spend the money on "
+     "Trainium chips [1].", FUNDS),
     ("The autocomplete endpoint returns up to 10 primary key matches for a table, which means "
      "it suits search boxes [1].", AUTOCOMPLETE),
 ]
