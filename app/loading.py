@@ -10,7 +10,8 @@ as :class:`x` reduced to their words,
 and :ref:`label` to the title of the section it names, found across the .rst
 files of the file's folder); .pdf is read page by page with pypdfium2 (PDFium),
 NFKC-normalised (so ligatures read "fi") with words hyphenated across line
-breaks joined again;
+breaks joined again, page numbers and running heads taken out, and a sentence
+cut by a page break made whole on the page where it starts;
 .html/.htm with BeautifulSoup (visible text); .docx with docx2txt, the readers
 LlamaIndex's own file readers use. Every problem with one file raises
 `BadFileError` with a one-line reason; the caller decides to go on. For .rst,
@@ -110,9 +111,10 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 
 # Bumped whenever what ingest makes of a file changes (a reader's text, or what is
 # embedded: 8 put each chunk under its headings; 9 reads an .rst definition list's term
-# on one line with its definition), so that the next ingest reads every file again
+# on one line with its definition; 10 takes PDF page numbers and running heads out and
+# makes a sentence cut by a page break whole), so that the next ingest reads every file again
 # instead of serving what the old version made.
-READER_VERSION = "9"
+READER_VERSION = "10"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -197,6 +199,7 @@ def _read_pdf(path: Path, name: str) -> list[Page]:
         raise BadFileError(f"{name}: not a readable PDF ({type(e).__name__}: {e})"[:300]) from None
     texts = [clean_pdf_text(t) for t in texts]
     title = meta_title.strip() or _title_from_text(next((t for t in texts if t.strip()), ""), path.stem)
+    texts = join_broken_pages(without_running_lines(texts))
     return [Page(text=t, title=title, page=i + 1) for i, t in enumerate(texts)]
 
 
@@ -234,11 +237,100 @@ def clean_pdf_text(text: str) -> str:
     "Proof-of-\nStake" is a compound, not a broken word."""
     import unicodedata
 
-    # PDFium ends lines with \r\n and marks a hyphen it joined across a line
-    # break with U+FFFE ("us\ufffeers"): the word is whole without it.
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffe", "")
+    # PDFium ends lines with \r\n and puts U+FFFE for a hyphen it took away at
+    # a line end ("us\ufffeers"), whatever follows: read as that hyphen and line
+    # end again, so that the rules below decide ("Proof-of-\ufffeStake" stays a compound).
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffe", "-\n")
     text = unicodedata.normalize("NFKC", text)
-    return re.sub(r"(?<=[a-z])-[ \t]*\n[ \t]*(?=[a-z])", "", text)
+    text = re.sub(r"[ \t]+(?=\n)", "", text)  # a line's trailing blank: "in  blockchain" in quotes
+    return _BROKEN_WORD.sub(_join_broken_word, text)
+
+
+# a word broken by a hyphen at a line end, its second part in lower case
+_BROKEN_WORD = re.compile(r"(\S*[a-z])-[ \t]*\n[ \t]*(?=[a-z])")
+
+
+def _join_broken_word(m: re.Match) -> str:
+    """"re-\nsults" -> "results"; "peer-to-\npeer" keeps its hyphen: a word that
+    already has one is a compound broken at one of its hyphens."""
+    return m.group(1) + ("-" if "-" in m.group(1) else "")
+
+
+# A line at the top or bottom of a page that is a bare page number ("12", "- 12 -",
+# "Page 12", "12 of 30", "xii"), digits read as one placeholder.
+_PAGE_NUMBER = re.compile(r"^\W*(?:page\s+)?(?:#|(?=[ivxlc])c{0,3}(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3}))"
+                          r"(?:\s*(?:of|/)\s*#)?\W*$", re.I)
+EDGE_LINES = 2  # lines looked at on each edge of a page
+RUNNING_SHARE = 1 / 3  # a running head stands on this share of pages (one of two alternating: half)
+
+
+def _edge_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split())).lower()
+
+
+def without_running_lines(pages: list[str]) -> list[str]:
+    """Page numbers and running heads and feet out of a PDF's page texts: a line
+    among the first or last `EDGE_LINES` of a page that is a bare page number, or
+    that (digits aside) stands on the same edge of at least `RUNNING_SHARE` of the
+    pages, and on three or more. They would otherwise start or end a chunk and
+    break the sentence a page break already cuts ("2 chain market size…"). The
+    first page keeps its top lines but a page number: its title is its own."""
+    if len(pages) < 3:
+        return pages
+    lines = [p.split("\n") for p in pages]
+
+    def edges(ls: list[str], top: bool) -> list[int]:
+        order = range(len(ls)) if top else range(len(ls) - 1, -1, -1)
+        return [i for i in order if ls[i].strip()][:EDGE_LINES]
+
+    from collections import Counter
+
+    seen = {True: Counter(), False: Counter()}
+    for ls in lines:
+        for top in (True, False):
+            seen[top].update({_edge_key(ls[i]) for i in edges(ls, top)})
+    floor = max(3, RUNNING_SHARE * len(pages))
+    out = []
+    for n, ls in enumerate(lines):
+        drop = set()
+        for top in (True, False):
+            for i in edges(ls, top):  # from the edge inwards, while the lines run
+                key = _edge_key(ls[i])
+                number = bool(_PAGE_NUMBER.match(key))
+                if not (number or (seen[top][key] >= floor and not (top and n == 0))):
+                    break
+                drop.add(i)
+        out.append("\n".join(line for i, line in enumerate(ls) if i not in drop))
+    return out
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?:\s|$)")
+MAX_CARRIED = 1000  # characters of a sentence's end brought back over a page break
+
+
+def join_broken_pages(pages: list[str]) -> list[str]:
+    """A sentence a page break cuts is made whole on the page where it starts: a
+    page that ends without closing its sentence, followed by one that opens in
+    lower case, takes the next page's text up to its first sentence end ("…the
+    global block-" + "chain market size is expected … [1]."), with a word broken
+    by a hyphen joined."""
+    from app.text import sentence_spans
+
+    pages = list(pages)
+    for n in range(len(pages) - 1):
+        here, there = pages[n].rstrip(), pages[n + 1].lstrip()
+        if not here or not there[:1].islower() or _SENTENCE_END.search(here[-2:] + " "):
+            continue
+        cut = len(sentence_spans(there)[0])  # the chunker's own sentence ends
+        if cut > MAX_CARRIED:
+            continue
+        broken = re.search(r"(\S*[a-z])-$", here)
+        if broken:
+            joined = here[:broken.start()] + _join_broken_word(broken) + there[:cut].rstrip()
+        else:
+            joined = here + "\n" + there[:cut].rstrip()
+        pages[n], pages[n + 1] = joined, there[cut:].lstrip()
+    return pages
 
 
 # Sphinx's roles and directives, which plain docutils does not know. A role keeps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -279,6 +280,7 @@ def test_broken_restructuredtext_still_reads_or_fails_on_one_line():
 
 
 def test_chunks_are_cut_at_ragchats_own_sentence_ends_without_nltk(tmp_path):
+    import re
     import subprocess
     import sys
 
@@ -307,6 +309,41 @@ def test_pdf_text_is_nfkc_normalised_and_line_break_hyphens_joined():
     assert clean_pdf_text("Proof-of-\nStake and 2019-\n2020") == "Proof-of-\nStake and 2019-\n2020"
     # PDFium's own line ends and the soft hyphen it marks inside a word it joined
     assert clean_pdf_text("number of us\ufffeers\r\nand se-\r\ncurity") == "number of users\nand security"
+    # a compound broken at one of its hyphens keeps it; a line's trailing blanks go
+    assert clean_pdf_text("a peer-to-\npeer network  \nof nodes") == "a peer-to-peer network\nof nodes"
+
+
+def test_pdf_page_numbers_and_running_heads_go_and_a_sentence_cut_by_a_page_break_is_whole():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    bodies = [[f"Chapter {n} is about comet number {n}.", f"It was found by observer {n}."]
+              for n in range(1, 10)]
+    bodies[1][1] = "Observers noted that the tail of Halley's comet stretched about ten mil-"
+    bodies[2][0] = "lion kilometres behind the nucleus at its longest."
+    with PdfPages("comets.pdf") as pdf:
+        for n, lines in enumerate(bodies, 1):
+            fig = Figure()
+            if n > 1:  # running heads on alternate pages, as journals print them
+                fig.text(0.1, 0.95, "Annals of Comet Science, vol. 12" if n % 2 else "A. Author et al.")
+            for i, line in enumerate(lines):
+                fig.text(0.1, 0.7 - 0.1 * i, line)
+            fig.text(0.5, 0.05, str(n))
+            pdf.savefig(fig)
+
+    engine = _engine()
+    assert engine.ingest([Path("comets.pdf")]).ok
+    stored = [(doc, m) for doc, m in _stored(engine).values() if m["source"] == "comets.pdf"]
+    texts = " ".join(doc for doc, _ in stored)
+    assert "Annals of Comet Science" not in texts and "Author et al" not in texts
+    assert not re.search(r"(?m)^\s*\d\s*$", texts)  # no page number left on a line of its own
+    whole = next(m for doc, m in stored if "stretched about ten million kilometres behind" in doc)
+    assert whole["page"] == 2  # the page where the sentence starts
+    hit = engine.retrieve("How long was the tail of Halley's comet?", top_k=1)[0]
+    assert "ten million kilometres" in hit.chunk.text
 
 
 def test_a_changed_reader_reads_unchanged_files_again(monkeypatch):
