@@ -140,7 +140,7 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
         if q.measure and not text.mentions(window, q.measure):
             continue
         if q.dimension and not text.gives_dimension(window, q.dimension):
-            why = f"no passage gives the {q.kind} in a unit of {_UNITS[q.dimension]}"
+            why = f"no passage gives the {q.kind} {_UNITS[q.dimension]}"
             continue
         if not words or words & text.content_words(window) or q.quotes_amount:
             clash = conflict(q.focus, window) if conflict is not None and _may_clash(
@@ -151,7 +151,8 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
     return why
 
 
-_UNITS = {"time": "time", "size": "size in bytes", "long": "time or length"}
+_UNITS = {"time": "in a unit of time", "rate": "as a rate (per second, per day, …)",
+          "size": "in a unit of size in bytes", "long": "in a unit of time or length"}
 
 
 def _may_clash(asked: list[str], sentence: str, window: str) -> bool:
@@ -268,7 +269,7 @@ def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
         return refusal(q, hits, f"the sentences that answer it best give no {q.kind}")
     if policy.question_gates and q.dimension and not text.gives_dimension(a.text, q.dimension):
         return refusal(q, hits, f"the sentences that answer it best give no {q.kind} "
-                                f"in a unit of {_UNITS[q.dimension]}")
+                                f"{_UNITS[q.dimension]}")
     return a
 
 
@@ -404,7 +405,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     elif policy.question_gates and not text.gives_kind(result.text, q.kind, q.focus):
         why = f"the model's checked answer does not give the {q.kind} asked for"
     elif policy.question_gates and q.dimension and not text.gives_dimension(result.text, q.dimension):
-        why = f"the model's checked answer gives no unit of {_UNITS[q.dimension]}"
+        why = f"the model's checked answer gives no {q.kind} {_UNITS[q.dimension]}"
     elif policy.question_gates and q.wants_thing and not text.adds_fact(result.text, q.text):
         why = "the model's checked answer names nothing the question did not"
     elif policy.ranker_veto and ranker.cands and ranker.score_text(result.text) < best_source - RELEVANCE_MARGIN:

@@ -30,7 +30,7 @@ class Question:
     aside: str  # the part set aside ("the workforce money"), or ""
     kind: str | None  # "figure", "date", "name" or None
     measure: str | None  # "revenue" in "How much revenue ...", or None
-    dimension: str | None  # "time", "size" or "long" ("How many days…"), or None
+    dimension: str | None  # "time", "rate", "size" or "long" ("How many days…"), or None
     terms: tuple[str, ...]  # names, acronyms and figures it asks about
     words: frozenset[str] = field(default_factory=frozenset)  # content-word stems
     quotes_amount: bool = False  # it quotes an amount ("of the $25 billion")

@@ -454,19 +454,31 @@ LENGTH_UNITS = frozenset("character characters char chars letters words lines".s
 DURATION_NOUNS = frozenset("timeout timeouts duration lifetime interval delay ttl".split())
 DURATION_RE = "|".join(sorted(DURATION_NOUNS))
 _SHORT_UNITS = frozenset("s h min mins b".split())
-_NAMED_UNIT = re.compile(r"\b(?:how many|in|per|of)\s+([a-z]+)\b")
+_NAMED_UNIT = re.compile(r"\b(?:how many|in|of)\s+([a-z]+)\b")
+_PER_UNIT = re.compile(r"\bper\s+([a-z]+)\b")
+# A rate's unit written short: "20000 TPS", "60000 TPSs", "QPS", "Mbps", "500 req/s"
+_RATE_WORDS = frozenset("hourly daily weekly monthly yearly annual annually".split())
+# "per second", "each day", "a month" (not "every three seconds": a period, not how many)
+_PER_TIME = re.compile(r"\b(?:per|each|every|a|an|one)\s+(?:%s)\b" % "|".join(
+    sorted(TIME_UNITS - _SHORT_UNITS - _RATE_WORDS, key=len, reverse=True)))
+_RATE_ABBREVIATION = re.compile(r"\b(?:(?:TPS|QPS|RPS|IOPS|FPS|OPS|MIPS|FLOPS)s?|[KMGkmg]?bps"
+                                r"|[a-z]*/(?:s|sec|min|h|hr))\b|\d\s?/s\b")
 
 
 def asked_dimension(question: str) -> str | None:
     """"time" when a figure question asks how long or how often something is,
-    "size" when it asks for a size in bytes, "long" for "How long…" (a time or a
-    length in characters), else None. Only units and duration words count: "How
+    "rate" when it asks how many of something per unit of time, "size" when it
+    asks for a size in bytes, "long" for "How long…" (a time or a length in
+    characters), else None. Only units and duration words count: "How
     big was the deal?" asks for money, not bytes."""
     q = question.lower()
     named = {m.group(1) for m in _NAMED_UNIT.finditer(q)}
     if named & (TIME_UNITS - _SHORT_UNITS) or re.search(r"\bhow often\b", q) or (
             DURATION_NOUNS & set(re.findall(r"[a-z]+", q))):
         return "time"
+    # "How many transactions per second…" asks for a count in a unit of time, a rate
+    if {m.group(1) for m in _PER_UNIT.finditer(q)} & (TIME_UNITS - _SHORT_UNITS):
+        return "rate"
     if named & (SIZE_UNITS - _SHORT_UNITS) or re.search(r"\bhow much (memory|ram|disk|storage)\b", q):
         return "size"
     if re.search(r"\bhow long\b", q):
@@ -476,7 +488,11 @@ def asked_dimension(question: str) -> str | None:
 
 def gives_dimension(window: str, dimension: str) -> bool:
     """Whether a passage names a unit of the dimension asked for, as a word or
-    as a part of a name or figure ("10ms", "max_csv_mb")."""
+    as a part of a name or figure ("10ms", "max_csv_mb"); a rate also as its
+    abbreviation ("TPS", "Mbps", "req/s")."""
+    if dimension == "rate":  # "7 transactions per second", "20000 TPS", "billed monthly"
+        return bool(_RATE_ABBREVIATION.search(window) or _PER_TIME.search(window.lower())
+                    or set(re.findall(r"[a-z]+", window.lower())) & _RATE_WORDS)
     units = {"time": TIME_UNITS, "size": SIZE_UNITS, "long": TIME_UNITS | LENGTH_UNITS}[dimension]
     words = set(re.findall(r"[a-z]+", window.lower()))
     # units that are also other words ("min_free_disk_bytes") only right after a

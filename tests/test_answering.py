@@ -62,9 +62,17 @@ def test_measure_and_focus_are_read_from_the_question():
                              ("How large is the image in megabytes?", "size"),
                              ("How long may a query run?", "long"),
                              ("How big was the earlier deal?", None),
-                             ("How many plugins are there?", None)]:
+                             ("How many plugins are there?", None),
+                             ("How many transactions per second can it process?", "rate"),
+                             ("How many seconds per block?", "time"),
+                             ("How many rows per page are shown?", None)]:
         q = question.analyse(asked)
         assert (q.kind, q.dimension) == ("figure", dimension), asked
+    for window, gives in [("Fabric reaches 20000 TPS.", True), ("up to 60000 TPSs", True),
+                          ("a 100 Mbps link", True), ("7 transactions per second", True),
+                          ("served over HTTPS", False), ("14 turnstiles", False),
+                          ("every three seconds, 21 producers are chosen", False)]:
+        assert text.gives_dimension(window, "rate") is gives, window
     # a quantity noun after a qualifier ("the maximum number of …") asks for a figure;
     # a default value is as often a word
     for asked, kind in [("What is the maximum number of rows returned?", "figure"),
@@ -159,6 +167,16 @@ def test_a_question_asking_how_long_needs_a_figure_in_a_unit_of_time(engine):
     assert a.mode == "refused" and "size in bytes" in a.note
     a = _ask(engine, "How large is the museum's renovation budget?", MUSEUM)
     assert "$80 million" in a.text
+
+
+def test_a_rate_question_is_answered_by_a_rate_written_short(engine):
+    # "per second" asks for a count per unit of time: "12 visitors/s" gives one, a bare
+    # count of turnstiles does not
+    question = "How many visitors per second can the museum's turnstiles admit?"
+    a = _ask(engine, question, MUSEUM + " The museum's turnstiles admit up to 12 visitors/s.")
+    assert a.mode == "extractive" and "12 visitors/s" in a.text, a.note
+    a = _ask(engine, question, MUSEUM + " The museum has 14 turnstiles at its entrance.")
+    assert a.mode == "refused" and "no passage gives the figure as a rate" in a.note, a.text
 
 
 def test_name_question_without_a_name_in_the_passages_is_refused(engine):
