@@ -10,8 +10,9 @@ as :class:`x` reduced to their words,
 and :ref:`label` to the title of the section it names, found across the .rst
 files of the file's folder); .pdf is read page by page with pypdfium2 (PDFium),
 NFKC-normalised (so ligatures read "fi") with words hyphenated across line
-breaks joined again, page numbers and running heads taken out, and a sentence
-cut by a page break made whole on the page where it starts;
+breaks joined again, page numbers and running heads taken out, a sentence
+cut by a page break made whole on the page where it starts, and the paper's
+reference marks within a line ("[14]") written as superscripts;
 .html/.htm with BeautifulSoup (visible text); .docx with docx2txt, the readers
 LlamaIndex's own file readers use. Every problem with one file raises
 `BadFileError` with a one-line reason; the caller decides to go on. For .rst,
@@ -112,9 +113,10 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 # Bumped whenever what ingest makes of a file changes (a reader's text, or what is
 # embedded: 8 put each chunk under its headings; 9 reads an .rst definition list's term
 # on one line with its definition; 10 takes PDF page numbers and running heads out and
-# makes a sentence cut by a page break whole), so that the next ingest reads every file again
-# instead of serving what the old version made.
-READER_VERSION = "10"
+# makes a sentence cut by a page break whole; 11 writes a PDF's reference marks as
+# superscripts), so that the next ingest reads every file again instead of serving what
+# the old version made.
+READER_VERSION = "11"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -199,7 +201,9 @@ def _read_pdf(path: Path, name: str) -> list[Page]:
         raise BadFileError(f"{name}: not a readable PDF ({type(e).__name__}: {e})"[:300]) from None
     texts = [clean_pdf_text(t) for t in texts]
     title = meta_title.strip() or _title_from_text(next((t for t in texts if t.strip()), ""), path.stem)
-    texts = join_broken_pages(without_running_lines(texts))
+    from app.text import superscript_references
+
+    texts = [superscript_references(t) for t in join_broken_pages(without_running_lines(texts))]
     return [Page(text=t, title=title, page=i + 1) for i, t in enumerate(texts)]
 
 

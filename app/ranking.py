@@ -71,9 +71,7 @@ def _words(s: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9$%]+", s.lower()) if len(w) > 2}
 
 
-# A paper's own reference marks ("enforceable” [3].", "(“smart ID”[29])"): after
-# a space, a closing quote or bracket, so code such as rows[0] is left alone.
-REFERENCE_MARK = re.compile(r"(?<=[\s\u201d\"')])\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
+REFERENCE_MARK = text.REFERENCE_MARK  # a paper's own "[3]" (PDFs are read with superscripts)
 
 
 def without_reference_marks(sentence: str) -> list[str]:

@@ -128,6 +128,26 @@ def is_heading(sentence: str) -> bool:
     return sentence.lstrip().startswith("#")
 
 
+# A paper's own reference marks ("enforceable” [3].", "(“smart ID”[29])", "[5, 6]",
+# "[12–14]"): after a space, a closing quote or bracket, so code such as rows[0] is
+# left alone.
+_MARK_BODY = r"\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*"
+REFERENCE_MARK = re.compile(rf"(?<=[\s\u201d\"')])\[{_MARK_BODY}\]")
+_MARK_IN_LINE = re.compile(rf"(?:[ \t]+|(?<=[\u201d\"')]))\[({_MARK_BODY})\]")
+_SUPERSCRIPT = str.maketrans("0123456789-\u2013", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076"
+                                                 "\u2077\u2078\u2079\u207b\u207b")
+
+
+def superscript_references(text: str) -> str:
+    """A paper's reference marks within its lines written as superscripts, as
+    papers print them, in superscript brackets that keep the word before them a
+    word of its own: "(EOA) [14] and" -> "(EOA)\u207d\u00b9\u2074\u207e and". An answer
+    cites its sources as [n], so a mark left as "[14]" would read as a citation of
+    source 14, and cut out it would split the sentence it stands in."""
+    return _MARK_IN_LINE.sub(
+        lambda m: "\u207d" + re.sub(r"\s+", "", m.group(1)).translate(_SUPERSCRIPT) + "\u207e", text)
+
+
 def split_sentences(text: str) -> list[str]:
     """Split prose into sentences (and list lines; a heading line stands alone). Citation marks are moved to the
     end of the sentence they belong to: a draft that opens with a mark puts

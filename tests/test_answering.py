@@ -310,6 +310,23 @@ def test_a_papers_own_reference_marks_never_read_as_citations():
     assert "[3]" not in llm.calls[0][-1]["content"]  # nor in what the model was shown
 
 
+def test_a_pdfs_reference_marks_read_as_superscripts_keep_its_sentences_whole():
+    raw = ("There are two sorts of accounts in Ethereum: External Owned Accounts (EOA) [14] and "
+           "Contract Accounts (CA) [14]. Designs differ in identity (\u201csmart ID\u201d[29]) and "
+           "semantics [30, 31].")
+    paper = text.superscript_references(raw)  # what the PDF reader stores
+    assert paper.startswith("There are two sorts of accounts in Ethereum: External Owned Accounts "
+                            "(EOA)\u207d\u00b9\u2074\u207e and Contract Accounts (CA)\u207d\u00b9\u2074\u207e.")
+    assert "\u201csmart ID\u201d\u207d\u00b2\u2079\u207e)" in paper and "semantics\u207d\u00b3\u2070,\u00b3\u00b9\u207e." in paper
+    assert text.superscript_references("rows[0] and\n[1] Smith, J.") == "rows[0] and\n[1] Smith, J."
+    a, _ = _run("What are the two sorts of accounts in Ethereum?", _hits(paper, MUSEUM),
+                "Ethereum has no accounts [1].")
+    assert a.mode == "extractive" and a.grounded, a.text
+    assert "External Owned Accounts (EOA)\u207d\u00b9\u2074\u207e and Contract Accounts (CA)" in a.text
+    assert text.cited_numbers(a.text) == [1]  # a superscript is no citation
+    assert text.facts(paper)[0] == []  # nor a figure
+
+
 def test_a_sentence_that_overlapping_chunks_share_is_quoted_once():
     shared = "The deal is structured with an initial tranche of $5 billion, with an additional $20 billion to follow."
     first = "Qantas ordered Airbus jets. " + shared

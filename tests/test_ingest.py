@@ -313,7 +313,7 @@ def test_pdf_text_is_nfkc_normalised_and_line_break_hyphens_joined():
     assert clean_pdf_text("a peer-to-\npeer network  \nof nodes") == "a peer-to-peer network\nof nodes"
 
 
-def test_pdf_page_numbers_and_running_heads_go_and_a_sentence_cut_by_a_page_break_is_whole():
+def test_pdf_page_numbers_and_running_heads_go_a_cut_sentence_is_whole_and_marks_are_superscripts():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -324,6 +324,7 @@ def test_pdf_page_numbers_and_running_heads_go_and_a_sentence_cut_by_a_page_brea
               for n in range(1, 10)]
     bodies[1][1] = "Observers noted that the tail of Halley's comet stretched about ten mil-"
     bodies[2][0] = "lion kilometres behind the nucleus at its longest."
+    bodies[3][1] = "Few are as faint [12] as this, says a survey [3, 4]."  # the paper's own marks
     with PdfPages("comets.pdf") as pdf:
         for n, lines in enumerate(bodies, 1):
             fig = Figure()
@@ -342,6 +343,7 @@ def test_pdf_page_numbers_and_running_heads_go_and_a_sentence_cut_by_a_page_brea
     assert not re.search(r"(?m)^\s*\d\s*$", texts)  # no page number left on a line of its own
     whole = next(m for doc, m in stored if "stretched about ten million kilometres behind" in doc)
     assert whole["page"] == 2  # the page where the sentence starts
+    assert "Few are as faint\u207d\u00b9\u00b2\u207e as this, says a survey\u207d\u00b3,\u2074\u207e." in texts  # no "[12]"
     hit = engine.retrieve("How long was the tail of Halley's comet?", top_k=1)[0]
     assert "ten million kilometres" in hit.chunk.text
 
