@@ -13,7 +13,8 @@ NFKC-normalised (so ligatures read "fi") with words hyphenated across line
 breaks joined again, page numbers and running heads taken out, a sentence
 cut by a page break made whole on the page where it starts, and the paper's
 reference marks within a line ("[14]") written as superscripts;
-.html/.htm with BeautifulSoup (visible text); .docx with docx2txt, the readers
+.html/.htm with markdownify over BeautifulSoup (visible text, headings as
+"# Title" lines, paragraphs and list items as blocks); .docx with docx2txt, the readers
 LlamaIndex's own file readers use. Every problem with one file raises
 `BadFileError` with a one-line reason; the caller decides to go on. For .rst,
 .pdf, .html and .docx, character offsets point into the extracted text.
@@ -114,9 +115,9 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 # embedded: 8 put each chunk under its headings; 9 reads an .rst definition list's term
 # on one line with its definition; 10 takes PDF page numbers and running heads out and
 # makes a sentence cut by a page break whole; 11 writes a PDF's reference marks as
-# superscripts), so that the next ingest reads every file again instead of serving what
-# the old version made.
-READER_VERSION = "11"
+# superscripts; 12 reads HTML with markdownify), so that the next ingest reads every
+# file again instead of serving what the old version made.
+READER_VERSION = "12"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -207,8 +208,22 @@ def _read_pdf(path: Path, name: str) -> list[Page]:
     return [Page(text=t, title=title, page=i + 1) for i, t in enumerate(texts)]
 
 
+# Inline markup whose Markdown marks ("**", "`", "[text](url)") would only get in the
+# way of quotes: kept as its text.
+_INLINE_TAGS = ["a", "img", "b", "strong", "i", "em", "u", "code", "tt", "kbd", "samp", "var",
+                "span", "cite", "abbr", "small", "big", "mark", "s", "del", "ins", "sub", "font"]
+_FENCE = re.compile(r"^```[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
+
+
 def _read_html(html: str, fallback: str) -> Page:
+    """Visible text, by markdownify: headings as "# Title" lines (so that chunks know
+    their section, as in Markdown and .rst), paragraphs and list items as blocks,
+    inline markup as its words, a code block's lines each a block (as .rst's), a
+    reference mark ("<sup>[14]</sup>") as a superscript."""
     from bs4 import BeautifulSoup
+    from markdownify import MarkdownConverter
+
+    from app.text import is_reference_mark, superscript_mark
 
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "noscript", "template"]):
@@ -216,9 +231,15 @@ def _read_html(html: str, fallback: str) -> Page:
     title = soup.title.get_text(strip=True) if soup.title else ""
     if soup.title:
         soup.title.decompose()
-    text = soup.get_text("\n")
-    lines = [ln.strip() for ln in text.splitlines()]
-    text = "\n".join(ln for ln in lines if ln)
+    for sup in soup.find_all("sup"):
+        if is_reference_mark(sup.get_text()):
+            sup.replace_with(superscript_mark(sup.get_text()))
+    text = MarkdownConverter(heading_style="ATX", bullets="-", strip=_INLINE_TAGS,
+                             escape_underscores=False, escape_asterisks=False,
+                             escape_misc=False).convert_soup(soup)
+    text = _FENCE.sub(lambda m: "\n\n" + _code_lines(m.group(1)) + "\n\n", text)
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return Page(text=text, title=title or _title_from_text(text, fallback))
 
 

@@ -144,8 +144,17 @@ def superscript_references(text: str) -> str:
     word of its own: "(EOA) [14] and" -> "(EOA)\u207d\u00b9\u2074\u207e and". An answer
     cites its sources as [n], so a mark left as "[14]" would read as a citation of
     source 14, and cut out it would split the sentence it stands in."""
-    return _MARK_IN_LINE.sub(
-        lambda m: "\u207d" + re.sub(r"\s+", "", m.group(1)).translate(_SUPERSCRIPT) + "\u207e", text)
+    return _MARK_IN_LINE.sub(lambda m: superscript_mark(m.group(1)), text)
+
+
+def superscript_mark(mark: str) -> str:
+    """"[14]" or "14" -> "\u207d\u00b9\u2074\u207e"; "[5, 6]" -> "\u207d\u2075,\u2076\u207e"."""
+    return "\u207d" + re.sub(r"[\s\[\]]+", "", mark).translate(_SUPERSCRIPT) + "\u207e"
+
+
+def is_reference_mark(s: str) -> bool:
+    """Whether a text is a reference mark alone: "[14]", "[5, 6]", "[12–14]"."""
+    return bool(re.fullmatch(rf"\[{_MARK_BODY}\]", s.strip()))
 
 
 def split_sentences(text: str) -> list[str]:

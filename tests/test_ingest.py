@@ -204,6 +204,27 @@ def test_pdf_html_and_docx_are_read_with_pages_titles_and_no_markup():
     assert hit.chunk.page == 1 and hit.chunk.source == "report.pdf"
 
 
+def test_html_is_read_with_its_headings_paragraphs_and_code_lines():
+    from app import text
+    from app.loading import read_file
+
+    Path("guide.html").write_text(
+        "<html><head><title>Field guide</title></head><body><h1>Comets</h1>"
+        "<p>A comet's tail points <em>away</em> from the <a href='/sun'>Sun</a>, "
+        "as Biermann showed<sup class='reference'><a href='#n1'>[3]</a></sup>.</p>"
+        "<h2>Watching them</h2><p>Use binoculars:</p>"
+        "<pre><code>scope --zoom 10\nscope --track halley\n</code></pre>"
+        "<ul><li>Go somewhere dark.</li><li>Wait for your eyes to adjust.</li></ul></body></html>")
+    page = read_file(Path("guide.html"))[0]
+    assert page.title == "Field guide"
+    sentences = text.split_sentences(page.text)
+    assert sentences[:2] == ["# Comets", "A comet's tail points away from the Sun, as Biermann "
+                                         "showed\u207d\u00b3\u207e."]  # one sentence; no "[3]" citation
+    assert "## Watching them" in sentences  # a heading of its own: the chunks under it know it
+    assert "scope --zoom 10" in sentences and "scope --track halley" in sentences
+    assert "Go somewhere dark." in page.text and "**" not in page.text and "](" not in page.text
+
+
 def test_querying_with_another_embedder_is_a_clear_error():
     settings = Settings(index_dir=Path("index"))
     Store(settings).open("some-other/embedder", dimension=768, create=True)
