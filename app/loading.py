@@ -219,7 +219,8 @@ def _read_html(html: str, fallback: str) -> Page:
     """Visible text, by markdownify: headings as "# Title" lines (so that chunks know
     their section, as in Markdown and .rst), paragraphs and list items as blocks,
     inline markup as its words, a code block's lines each a block (as .rst's), a
-    reference mark ("<sup>[14]</sup>") as a superscript."""
+    reference mark ("<sup>[14]</sup>") as a superscript. Markup nested deeper than
+    markdownify can recurse is read as its text alone, line by line."""
     from bs4 import BeautifulSoup
     from markdownify import MarkdownConverter
 
@@ -234,12 +235,16 @@ def _read_html(html: str, fallback: str) -> Page:
     for sup in soup.find_all("sup"):
         if is_reference_mark(sup.get_text()):
             sup.replace_with(superscript_mark(sup.get_text()))
-    text = MarkdownConverter(heading_style="ATX", bullets="-", strip=_INLINE_TAGS,
-                             escape_underscores=False, escape_asterisks=False,
-                             escape_misc=False).convert_soup(soup)
-    text = _FENCE.sub(lambda m: "\n\n" + _code_lines(m.group(1)) + "\n\n", text)
-    text = "\n".join(line.rstrip() for line in text.splitlines())
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    try:
+        text = MarkdownConverter(heading_style="ATX", bullets="-", strip=_INLINE_TAGS,
+                                 escape_underscores=False, escape_asterisks=False,
+                                 escape_misc=False).convert_soup(soup)
+    except RecursionError:  # tags nested deeper than markdownify recurses: the text alone
+        text = "\n".join(ln.strip() for ln in soup.get_text("\n").splitlines() if ln.strip())
+    else:
+        text = _FENCE.sub(lambda m: "\n\n" + _code_lines(m.group(1)) + "\n\n", text)
+        text = "\n".join(line.rstrip() for line in text.splitlines())
+        text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return Page(text=text, title=title or _title_from_text(text, fallback))
 
 

@@ -223,6 +223,9 @@ def test_html_is_read_with_its_headings_paragraphs_and_code_lines():
     assert "## Watching them" in sentences  # a heading of its own: the chunks under it know it
     assert "scope --zoom 10" in sentences and "scope --track halley" in sentences
     assert "Go somewhere dark." in page.text and "**" not in page.text and "](" not in page.text
+    # markup nested deeper than the converter recurses is still read, as its text
+    Path("deep.html").write_text("<html><body>" + "<div>" * 3000 + "Deep text." + "</div>" * 3000)
+    assert read_file(Path("deep.html"))[0].text == "Deep text."
 
 
 def test_querying_with_another_embedder_is_a_clear_error():
