@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,8 +313,6 @@ def without_running_lines(pages: list[str]) -> list[str]:
     def edges(ls: list[str], top: bool) -> list[int]:
         order = range(len(ls)) if top else range(len(ls) - 1, -1, -1)
         return [i for i in order if ls[i].strip()][:EDGE_LINES]
-
-    from collections import Counter
 
     seen = {True: Counter(), False: Counter()}
     for ls in lines:

@@ -485,11 +485,11 @@ DURATION_RE = "|".join(sorted(DURATION_NOUNS))
 _SHORT_UNITS = frozenset("s h min mins b".split())
 _NAMED_UNIT = re.compile(r"\b(?:how many|in|of)\s+([a-z]+)\b")
 _PER_UNIT = re.compile(r"\bper\s+([a-z]+)\b")
-# A rate's unit written short: "20000 TPS", "60000 TPSs", "QPS", "Mbps", "500 req/s"
 _RATE_WORDS = frozenset("hourly daily weekly monthly yearly annual annually".split())
 # "per second", "each day", "a month" (not "every three seconds": a period, not how many)
 _PER_TIME = re.compile(r"\b(?:per|each|every|a|an|one)\s+(?:%s)\b" % "|".join(
     sorted(TIME_UNITS - _SHORT_UNITS - _RATE_WORDS, key=len, reverse=True)))
+# A rate's unit written short: "20000 TPS", "60000 TPSs", "QPS", "Mbps", "500 req/s"
 _RATE_ABBREVIATION = re.compile(r"\b(?:(?:TPS|QPS|RPS|IOPS|FPS|OPS|MIPS|FLOPS)s?|[KMGkmg]?bps"
                                 r"|[a-z]*/(?:s|sec|min|h|hr))\b|\d\s?/s\b")
 
