@@ -353,11 +353,8 @@ def join_broken_pages(pages: list[str]) -> list[str]:
         cut = len(sentence_spans(there)[0])  # the chunker's own sentence ends
         if cut > MAX_CARRIED:
             continue
-        broken = re.search(r"(\S*[a-z])-$", here)
-        if broken:
-            joined = here[:broken.start()] + _join_broken_word(broken) + there[:cut].rstrip()
-        else:
-            joined = here + "\n" + there[:cut].rstrip()
+        # the page's lines were joined already: only a word broken at the break is left
+        joined = _BROKEN_WORD.sub(_join_broken_word, here + "\n" + there[:cut].rstrip())
         pages[n], pages[n + 1] = joined, there[cut:].lstrip()
     return pages
 
