@@ -1,7 +1,10 @@
 """Find and read source files into plain texts, one per document or PDF page.
 
-Formats: .txt and .md are read as strict UTF-8 (no markup is removed, so
-character offsets point into the file as it is); .rst is parsed by docutils
+Formats: .txt is read as strict UTF-8 (nothing is removed, so character
+offsets point into the file as it is); .md is rendered by markdown-it-py
+(CommonMark with tables and strikethrough, raw HTML passed through) and read
+as HTML is, so that link targets, badges, images, raw HTML and emphasis marks
+reach neither quotes nor indexes (a YAML front-matter block is left out); .rst is parsed by docutils
 and reduced to readable text (headings as "# Title" lines, as Markdown
 writes them; paragraphs, list items and each line of a literal block as a
 block of its own, except that a definition list's term and the paragraph
@@ -16,8 +19,8 @@ reference marks within a line ("[14]") written as superscripts;
 .html/.htm with markdownify over BeautifulSoup (visible text, headings as
 "# Title" lines, paragraphs and list items as blocks); .docx with docx2txt, the readers
 LlamaIndex's own file readers use. Every problem with one file raises
-`BadFileError` with a one-line reason; the caller decides to go on. For .rst,
-.pdf, .html and .docx, character offsets point into the extracted text.
+`BadFileError` with a one-line reason; the caller decides to go on. For .md,
+.rst, .pdf, .html and .docx, character offsets point into the extracted text.
 
 Left out: OCR of scanned PDFs, spreadsheets, e-mail and archives; Sphinx's
 autodoc (`.. automodule::` has no text of its own in the file).
@@ -35,8 +38,9 @@ from typing import Any
 
 from app.errors import BadFileError
 
-TEXT_EXTS = {".txt", ".md", ".markdown"}
-SUPPORTED = TEXT_EXTS | {".rst", ".pdf", ".html", ".htm", ".docx"}
+TEXT_EXTS = {".txt"}
+MARKDOWN_EXTS = {".md", ".markdown"}
+SUPPORTED = TEXT_EXTS | MARKDOWN_EXTS | {".rst", ".pdf", ".html", ".htm", ".docx"}
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,10 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 # embedded: 8 put each chunk under its headings; 9 reads an .rst definition list's term
 # on one line with its definition; 10 takes PDF page numbers and running heads out and
 # makes a sentence cut by a page break whole; 11 writes a PDF's reference marks as
-# superscripts; 12 reads HTML with markdownify), so that the next ingest reads every
+# superscripts; 12 reads HTML with markdownify; 13 renders Markdown and reads it as
+# HTML, and leaves a blockquote's "> " marks out), so that the next ingest reads every
 # file again instead of serving what the old version made.
-READER_VERSION = "12"
+READER_VERSION = "13"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -162,6 +167,8 @@ def read_file(path: Path) -> list[Page]:
     if ext in TEXT_EXTS:
         text = _decode(data, name)
         pages = [Page(text=text, title=_title_from_text(text, path.stem))]
+    elif ext in MARKDOWN_EXTS:
+        pages = [_read_markdown(_decode(data, name), path.stem)]
     elif ext == ".rst":
         pages = [_read_rst(_decode(data, name), name, path.stem, rst_titles(path.parent))]
     elif ext == ".pdf":
@@ -213,6 +220,8 @@ def _read_pdf(path: Path, name: str) -> list[Page]:
 # way of quotes: kept as its text.
 _INLINE_TAGS = ["a", "img", "b", "strong", "i", "em", "u", "code", "tt", "kbd", "samp", "var",
                 "span", "cite", "abbr", "small", "big", "mark", "s", "del", "ins", "sub", "font"]
+_UNMARKED = _INLINE_TAGS + ["blockquote"]  # read as their text: no "**", no "> "
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?:[\w-]+:.*\n|[ \t#-].*\n|\n)*?---[ \t]*\n")
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
 
 
@@ -237,7 +246,7 @@ def _read_html(html: str, fallback: str) -> Page:
         if is_reference_mark(sup.get_text()):
             sup.replace_with(superscript_mark(sup.get_text()))
     try:
-        text = MarkdownConverter(heading_style="ATX", bullets="-", strip=_INLINE_TAGS,
+        text = MarkdownConverter(heading_style="ATX", bullets="-", strip=_UNMARKED,
                                  escape_underscores=False, escape_asterisks=False,
                                  escape_misc=False).convert_soup(soup)
     except RecursionError:  # tags nested deeper than markdownify recurses: the text alone
@@ -247,6 +256,30 @@ def _read_html(html: str, fallback: str) -> Page:
         text = "\n".join(line.rstrip() for line in text.splitlines())
         text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return Page(text=text, title=title or _title_from_text(text, fallback))
+
+
+def _read_markdown(source: str, fallback: str) -> Page:
+    """Markdown as its readable text: rendered to HTML by markdown-it-py
+    (CommonMark, with GitHub's pipe tables and strikethrough; raw HTML kept, so
+    that a README's `<p align="center">` logo and badges go as markup does) and
+    read as HTML is. A YAML front-matter block ("---" lines around "key: value"
+    lines, as static-site generators write it) is left out. The title is the
+    document's first level-1 heading, else the file's name: a README that opens
+    with badges or a list of translations has no title line."""
+    from markdown_it import MarkdownIt
+
+    source = _FRONT_MATTER.sub("", source, count=1)
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    tokens = md.parse(source)
+    title = ""
+    for opening, inline in zip(tokens, tokens[1:]):
+        if opening.type == "heading_open" and opening.tag == "h1" and inline.children:
+            title = " ".join("".join(c.content for c in inline.children
+                                     if c.type in ("text", "code_inline")).split())
+            if title:
+                break
+    page = _read_html(md.renderer.render(tokens, md.options, {}), fallback)
+    return Page(text=page.text, title=title or fallback)
 
 
 def _read_docx(path: Path, name: str) -> Page:

@@ -228,6 +228,35 @@ def test_html_is_read_with_its_headings_paragraphs_and_code_lines():
     assert read_file(Path("deep.html"))[0].text == "Deep text."
 
 
+def test_markdown_is_read_as_text_without_its_markup():
+    from app import text
+    from app.loading import read_file
+
+    Path("README.md").write_text(
+        "---\ntitle: ignored\ntags: [a, b]\n---\n"
+        '<p align="center"><a href="https://x.org"><img src="logo.svg" alt="logo"></a></p>\n\n'
+        "[![PyPI](https://img.shields.io/pypi/v/comets.svg)](https://pypi.org/project/comets/)\n\n"
+        "# Comets\n\n"
+        "A comet's tail points **away** from the [Sun](https://en.wikipedia.org/wiki/Sun).\n\n"
+        "> Biermann explained it\n> in 1951.\n\n"
+        "## Watching them\n\nUse binoculars:\n\n```sh\nscope --zoom 10\nscope --track halley\n```\n\n"
+        "| Comet | Period |\n| --- | --- |\n| Halley | 76 years |\n\n<!-- a comment -->\n")
+    page = read_file(Path("README.md"))[0]
+    assert page.title == "Comets"  # the first level-1 heading, not a badge or the front matter
+    sentences = text.split_sentences(page.text)
+    assert sentences[:2] == ["# Comets", "A comet's tail points away from the Sun."]
+    assert "Biermann explained it in 1951." in " ".join(page.text.split())  # no "> " marks
+    assert "## Watching them" in sentences  # a heading of its own: the chunks under it know it
+    assert "scope --zoom 10" in sentences and "scope --track halley" in sentences
+    assert "Halley" in page.text and "76 years" in page.text
+    for markup in ("**", "](", "![", "<p", "<!--", "img.shields", "title: ignored", "```", "> "):
+        assert markup not in page.text, markup
+    # a file with no level-1 heading is titled by its name
+    Path("notes.markdown").write_text("Some *plain* notes.\n")
+    page = read_file(Path("notes.markdown"))[0]
+    assert (page.title, page.text) == ("notes", "Some plain notes.")
+
+
 def test_querying_with_another_embedder_is_a_clear_error():
     settings = Settings(index_dir=Path("index"))
     Store(settings).open("some-other/embedder", dimension=768, create=True)
