@@ -113,8 +113,7 @@ def word_coverage(q: Question, hits: list[Hit]) -> float:
 def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -> str:
     """For a question that asks for a figure, a date or a name: "" when some
     retrieved sentence (with the one before it) gives that kind of fact, names
-    everything the question names (or stands under a document or section title
-    that names it: `scoped_windows`), and shares at least one other content word
+    everything the question names, and shares at least one other content word
     with the question (or with the conversation, for a follow-up) unless the
     question quotes an amount the window holds; else why not. A figure question
     about one measure ("revenue") needs a window that names it, and one that asks
@@ -131,12 +130,12 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
         text.content_words(q.query) if q.follow_up else set())
     words -= {text.stem(t) for t in terms}
     why = f"no passage gives the {q.kind} this question asks for"
-    for window, scope in scoped_windows(hits):
+    for window in text.windows([h.chunk.text for h in hits]):
         sentence = text.split_sentences(window)[-1] if window.strip() else window
         if not text.gives_kind(sentence, q.kind, q.focus):
             continue
         norm = text.normalise(window)
-        if not all(text.occurs(t, norm) or text.occurs(t, scope) for t in terms):
+        if not all(text.occurs(t, norm) for t in terms):
             continue
         if q.measure and not text.mentions(window, q.measure):
             continue
@@ -150,24 +149,6 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
                 return ""
             why = f"the {q.kind} the passages give is not about what it asks: {clash}"
     return why
-
-
-def scoped_windows(hits: list[Hit]) -> list[tuple[str, str]]:
-    """Each sentence of the passages with the sentence before it (`text.windows`),
-    and the titles it stands under, normalised: its document's and its section's
-    (the heading last seen before it in its chunk, else the section the chunk
-    starts in). A README's sentences do not repeat the project's name ("The
-    simplest example adds only 2 lines of code" in Typer's): the title names
-    what they are about, as it does for retrieval."""
-    out = []
-    for h in hits:
-        heading, prev = h.chunk.section, ""
-        for sent in text.split_sentences(h.chunk.text):
-            if text.is_heading(sent):
-                heading = sent.lstrip("# ").strip()
-            out.append((f"{prev} {sent}", text.normalise(f"{h.chunk.title}\n{heading}")))
-            prev = sent
-    return out
 
 
 _UNITS = {"time": "in a unit of time", "rate": "as a rate (per second, per day, …)",

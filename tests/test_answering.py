@@ -95,26 +95,6 @@ def test_figure_for_a_measure_quotes_only_sentences_that_name_it(engine):
     assert "$3 million" in a.text and "$80 million" not in a.text
 
 
-def test_a_name_the_documents_title_holds_need_not_be_repeated_by_the_sentence():
-    # a README's sentences do not repeat the project's name: its title names it
-    readme = "The key features are listed here. The simplest example adds only 2 lines of code."
-    asked = question.analyse("How many lines of code does the simplest Gizmo example add?")
-    assert asked.terms == ("Gizmo",)
-
-    def titled(title: str, section: str = "") -> list[Hit]:
-        return [Hit(Chunk(id="c0", text=readme, source="README.md", title=title, start=0,
-                          end=len(readme), content_hash="", section=section), 1.0, 0.6)]
-
-    assert answering.answerable(asked, titled("Gizmo")) == ""
-    assert answering.answerable(asked, titled("Tools", section="Gizmo")) == ""
-    assert answering.answerable(asked, titled("Widget")) != ""  # another project's README
-    # a heading inside the chunk ends the section it started in
-    moved = "# Gizmo\n\nShort intro.\n\n# Widget\n\nThe simplest example adds only 2 lines of code."
-    hit = Hit(Chunk(id="c1", text=moved, source="README.md", title="Tools", start=0,
-                    end=len(moved), content_hash="", section="Gizmo"), 1.0, 0.6)
-    assert answering.answerable(asked, [hit]) != ""
-
-
 def test_how_many_is_not_answered_by_a_money_amount(engine):
     a = _ask(engine, "How many teachers were trained?", SCHOOLS)
     assert a.mode == "refused"
