@@ -220,6 +220,10 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
         if quote.endswith(":") and after and not text.is_heading(after):
             quote += " " + after.strip()
         shown.setdefault(sentence_key(quote), (n, quote, ranker.section(n, s)))
+    # a quote that another one already holds (the line a colon introduced, when
+    # it was chosen on its own too) is not quoted again
+    shown = {k: v for k, v in shown.items()
+             if not any(k != other and f" {k} " in f" {other} " for other in shown)}
     chosen = [(0.0, n, quote) for n, quote, _ in shown.values()]
     quoted = " ".join((f"{title}: " if title else "") + f"\u201c{quote}\u201d [{n}]"
                       for n, quote, title in shown.values())

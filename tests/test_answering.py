@@ -337,6 +337,28 @@ def test_a_sentence_that_overlapping_chunks_share_is_quoted_once():
     assert len(quotes) == len(set(quotes)) and a.text.count("initial tranche") == 1
 
 
+def test_a_line_a_colon_introduced_is_not_quoted_again_on_its_own():
+    intro, code = "FanoutCache provides a sharding layer over several caches:", "from diskcache import FanoutCache"
+    hits = _hits(f"{intro}\n\n{code}\n\nOther text follows here.")
+
+    class TwoBest:  # the ranker's choice: the colon's sentence, then the line it introduces
+        question = question.analyse("What does FanoutCache provide?")
+        following = {(1, intro): code}
+
+        def ranked(self):
+            return [(1.0, 1, intro), (0.95, 1, code)]
+
+        def section(self, n, sentence):
+            return ""
+
+        def own_lexical(self, sentence, besides=frozenset()):
+            return 0.0
+
+    a = answering.extractive(TwoBest.question, hits, TwoBest(), "quoted")
+    assert a.text.count("from diskcache import FanoutCache") == 1
+    assert f"{intro} {code}" in a.text
+
+
 def test_a_sentence_is_read_under_its_sections_title_too():
     # the same sentence under two titles: the one whose title the question names
     # is the closer, though the sentences alone are equally close

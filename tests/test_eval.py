@@ -136,6 +136,10 @@ def test_expect_none_and_repeated_quotes():
     twice = {"text": "\u201cA is B.\u201d [1] \u201cA is  B.\u201d [2]"}
     assert metrics.repeated_quotes(twice) == 1
     assert metrics.repeated_quotes({"text": "\u201cA is B.\u201d [1]"}) == 0
+    # a line quoted after the sentence that introduced it, and again on its own
+    inside = {"text": "\u201cIt is set like so: x = 1\u201d [1] \u201cx = 1\u201d [1]"}
+    assert metrics.repeated_quotes(inside) == 1
+    assert metrics.repeated_quotes({"text": "\u201cx = 10\u201d [1] \u201cx = 1\u201d [1]"}) == 0
 
 
 def test_metrics_share_no_code_with_the_checks_they_grade():

@@ -159,9 +159,13 @@ def unsupported(answer: dict) -> list[str]:
 
 
 def repeated_quotes(answer: dict) -> int:
-    """How many quoted sentences of an answer repeat an earlier one of it."""
+    """How many quoted sentences of an answer repeat an earlier one of it, or
+    stand inside another quote of it (a line quoted alone and again after the
+    sentence that introduced it)."""
     quotes = [_flat(q).lower() for q in _QUOTED.findall(answer.get("text", ""))]
-    return len(quotes) - len(set(quotes))
+    unique = set(quotes)
+    inside = sum(any(q != other and f" {q} " in f" {other} " for other in unique) for q in unique)
+    return len(quotes) - len(unique) + inside
 
 
 def expect_none_found(text: str, expect_none: list[str]) -> list[str]:
