@@ -121,9 +121,11 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 # on one line with its definition; 10 takes PDF page numbers and running heads out and
 # makes a sentence cut by a page break whole; 11 writes a PDF's reference marks as
 # superscripts; 12 reads HTML with markdownify; 13 renders Markdown and reads it as
-# HTML, and leaves a blockquote's "> " marks out), so that the next ingest reads every
-# file again instead of serving what the old version made.
-READER_VERSION = "13"
+# HTML, and leaves a blockquote's "> " marks out; 14 reads a code comment line without
+# its "#" marks, an .rst paragraph without its images' alt text, and a definition
+# list's term that ends in a colon without a second one), so that the next ingest reads
+# every file again instead of serving what the old version made.
+READER_VERSION = "14"
 
 
 def file_hash(path: Path, salt: str = "") -> str:
@@ -474,21 +476,31 @@ def _register_sphinx_markup() -> None:
     _rst_ready = True
 
 
+_CODE_COMMENT = re.compile(r"^(\s*)#+[ \t]*")
+
+
 def _code_lines(block: str) -> str:
     """A literal block with each line a block of its own (a command, a table
     row), except that a line indented far deeper than the one before continues
-    it: the wrapped description of an option in a command's help text."""
+    it: the wrapped description of an option in a command's help text. A
+    comment line is read as its words, without its "#" marks (a line opening
+    with "#" is a heading to everything downstream), and a comment carried on
+    over several lines is one block."""
     out: list[str] = []
-    prev_indent = 0
+    prev_indent, prev_comment = 0, False
     for line in block.splitlines():
+        comment = _CODE_COMMENT.match(line)
+        if comment:
+            line = comment.group(1) + line[comment.end():]
         if not line.strip():
             continue
         indent = len(line) - len(line.lstrip())
-        if out and indent > prev_indent + 4:
+        if out and (indent > prev_indent + 4 or comment and prev_comment):
             out[-1] += " " + line.strip()
+            prev_comment = bool(comment)
             continue
         out.append(line.rstrip())
-        prev_indent = indent
+        prev_indent, prev_comment = indent, bool(comment)
     return "\n\n".join(out)
 
 
@@ -563,7 +575,10 @@ def _read_rst(source: str, name: str, fallback: str, titles: dict[str, str] | No
             parent = parent.parent
         if parent is not None:  # a warning docutils attached; not the document's text
             continue
-        text = node.astext().strip()
+        # an image's alt text (a badge's substitution name, "pypi-status") is
+        # not the document's text: only the node's own text is read
+        text = node.astext().strip() if isinstance(node, nodes.literal_block) else "".join(
+            t.astext() for t in node.findall(nodes.Text)).strip()
         if not text:
             continue
         if isinstance(node, (nodes.title, nodes.subtitle)):
@@ -575,7 +590,8 @@ def _read_rst(source: str, name: str, fallback: str, titles: dict[str, str] | No
             # "``?_sort_desc=COLUMN``" above "Sorts the results by the specified column in
             # descending order.": one line, so that a sentence names what it describes
             joined.add(id(first))
-            blocks.append(f"{' '.join(text.split())}: {' '.join(first.astext().split())}")
+            term = " ".join(text.split())
+            blocks.append(f"{term}{'' if term.endswith(':') else ':'} {' '.join(first.astext().split())}")
         else:
             blocks.append(" ".join(text.split()))
     text = "\n\n".join(b.strip("\n") for b in blocks)

@@ -239,7 +239,7 @@ def test_markdown_is_read_as_text_without_its_markup():
         "# Comets\n\n"
         "A comet's tail points **away** from the [Sun](https://en.wikipedia.org/wiki/Sun).\n\n"
         "> Biermann explained it\n> in 1951.\n\n"
-        "## Watching them\n\nUse binoculars:\n\n```sh\nscope --zoom 10\nscope --track halley\n```\n\n"
+        "## Watching them\n\nUse binoculars:\n\n```sh\n# zoom in first\nscope --zoom 10\nscope --track halley\n```\n\n"
         "| Comet | Period |\n| --- | --- |\n| Halley | 76 years |\n\n<!-- a comment -->\n")
     page = read_file(Path("README.md"))[0]
     assert page.title == "Comets"  # the first level-1 heading, not a badge or the front matter
@@ -248,6 +248,7 @@ def test_markdown_is_read_as_text_without_its_markup():
     assert "Biermann explained it in 1951." in " ".join(page.text.split())  # no "> " marks
     assert "## Watching them" in sentences  # a heading of its own: the chunks under it know it
     assert "scope --zoom 10" in sentences and "scope --track halley" in sentences
+    assert "zoom in first" in sentences  # a code comment is no heading
     assert "Halley" in page.text and "76 years" in page.text
     for markup in ("**", "](", "![", "<p", "<!--", "img.shields", "title: ignored", "```", "> "):
         assert markup not in page.text, markup
@@ -289,7 +290,14 @@ The default page size is 50 rows. See :ref:`the JSON API <json_api>` and :class:
 
 .. code-block:: bash
 
+    # serve with a larger page, for
+    # the whole session
     ragctl serve --setting page_size 80
+
+|build| The ``max_rows`` setting:
+    Caps every page.
+
+.. |build| image:: https://ci.example.org/badge.svg
 
 .. versionadded:: 2.1
    The ``page_size`` setting.
@@ -316,6 +324,10 @@ def test_restructuredtext_is_read_as_text_with_headings_code_and_roles_reduced()
     assert "# Settings" in text and "# page_size" in text
     assert "The default page size is 50 rows. See the JSON API and Pager." in text
     assert "ragctl serve --setting page_size 80" in text
+    # a code comment is read as its words, in one block, and is no heading
+    assert "\nserve with a larger page, for the whole session\n" in text and "# serve" not in text
+    # a badge's name is no text; a term ending in a colon gets no second one
+    assert "The max_rows setting: Caps every page." in text and "build" not in text
     assert "The page_size setting." in text
     # a definition list's term is read with what it defines: the sentence names it
     assert "?_size=N: Sets a custom page size for one request." in text
