@@ -4,12 +4,12 @@ Formats: .txt is read as strict UTF-8 (nothing is removed, so character
 offsets point into the file as it is); .md is rendered by markdown-it-py
 (CommonMark with tables and strikethrough, raw HTML passed through) and read
 as HTML is, so that link targets, badges, images, raw HTML and emphasis marks
-reach neither quotes nor indexes (a YAML front-matter block is left out); .rst is parsed by docutils
-and reduced to readable text (headings as "# Title" lines, as Markdown
-writes them; paragraphs, list items and each line of a literal block as a
-block of its own, except that a definition list's term and the paragraph
-that opens its definition are one line, "term: definition"; Sphinx roles such
-as :class:`x` reduced to their words,
+reach neither quotes nor indexes (a YAML front-matter block is left out);
+.rst is parsed by docutils and reduced to readable text (headings as
+"# Title" lines, as Markdown writes them; paragraphs, list items and each
+line of a literal block as a block of its own, except that a definition
+list's term and the paragraph that opens its definition are one line,
+"term: definition"; Sphinx roles such as :class:`x` reduced to their words,
 and :ref:`label` to the title of the section it names, found across the .rst
 files of the file's folder); .pdf is read page by page with pypdfium2 (PDFium),
 NFKC-normalised (so ligatures read "fi") with words hyphenated across line
@@ -17,10 +17,12 @@ breaks joined again, page numbers and running heads taken out, a sentence
 cut by a page break made whole on the page where it starts, and the paper's
 reference marks within a line ("[14]") written as superscripts;
 .html/.htm with markdownify over BeautifulSoup (visible text, headings as
-"# Title" lines, paragraphs and list items as blocks); .docx with docx2txt, the readers
-LlamaIndex's own file readers use. Every problem with one file raises
-`BadFileError` with a one-line reason; the caller decides to go on. For .md,
-.rst, .pdf, .html and .docx, character offsets point into the extracted text.
+"# Title" lines, paragraphs and list items as blocks); .docx with docx2txt,
+the readers LlamaIndex's own file readers use. In code blocks (all but .txt)
+a comment line is read as its words, without the "#" that would make it a
+heading. Every problem with one file raises `BadFileError` with a one-line
+reason; the caller decides to go on. For .md, .rst, .pdf, .html and .docx,
+character offsets point into the extracted text.
 
 Left out: OCR of scanned PDFs, spreadsheets, e-mail and archives; Sphinx's
 autodoc (`.. automodule::` has no text of its own in the file).
