@@ -120,7 +120,9 @@ def test_chat_in_the_browser(web, page, tmp_path):
     reply = ask(page, "What chips will OpenAI use?")
     assert "Trainium" in reply
 
-    hostile = tmp_path / "hostile.md"
+    # plain text keeps markup as the document's words (a .md file's raw HTML is markup,
+    # left out when it is read): the chat must show it, escaped, and run none of it
+    hostile = tmp_path / "hostile.txt"
     hostile.write_text("The password of the vault is <script>window.__pwned = 1</script> "
                        "swordfish. Visitors see <img src=x onerror=\"window.__pwned = 2\"> "
                        "at the vault door.\n")
