@@ -90,7 +90,9 @@ class IngestProgress:
             return
         self.last = now
         elapsed = now - self.start
-        left = f"{elapsed / done * (total - done):.0f} s left" if done else "time left unknown"
+        # files are read ahead of the encoder: until chunks are written, the
+        # files read say nothing of how long the rest will take
+        left = f"{elapsed / done * (total - done):.0f} s left" if done and chunks else "time left unknown"
         say(f"ingest: {done}/{total} files, {chunks:,} chunks, {chunks / elapsed:.1f} chunks/s, "
             f"{elapsed:.0f} s, {left}" + (f" (at {current})" if current else ""),
             file=self.stream)

@@ -101,6 +101,12 @@ def test_progress_counts_files_and_chunks_and_prints_lines_without_a_terminal():
     assert log.getvalue().splitlines() == [
         "ingest: 500/2000 files, 150 chunks, 15.0 chunks/s, 10 s, 30 s left (at c.md)",
         "ingest: 1000/2000 files, 300 chunks, 15.0 chunks/s, 20 s, 20 s left (at e.md)"]
+    log = io.StringIO()  # files read, none of their chunks written yet: no guess
+    progress = IngestProgress(log, every=10, clock=lambda: now[0])
+    for t, args in [(0, (0, 2000, "a.md", 0)), (10, (300, 2000, "b.md", 0))]:
+        now[0] = t
+        progress(*args)
+    assert log.getvalue() == "ingest: 300/2000 files, 0 chunks, 0.0 chunks/s, 10 s, time left unknown (at b.md)\n"
 
 
 def test_whole_collection_reads_go_page_by_page(monkeypatch):
