@@ -4,6 +4,7 @@ end-to-end run of a few seed cases with the real local model."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,25 @@ def test_the_shipped_seed_set():
     assert sum(c.unanswerable for c in data.cases) >= 10
     assert sum(c.follows is not None for c in data.cases) >= 4
     assert [p.resolve() for p in data.sources] == [(ROOT / SEED_SOURCE).resolve()]
+
+
+@pytest.mark.skipif(not SHARED_SET.is_dir(), reason="shared/ datasets are not beside this checkout")
+def test_every_shipped_set_loads_and_every_source_it_names_exists():
+    """Each frozen set in eval/ (written by hand) parses, names real files and
+    folders, and has unanswerable as well as answerable cases, each answerable
+    one with a fact to check; `make eval` runs each of them."""
+    makefile = (ROOT / "Makefile").read_text()
+    listed = set(re.findall(r"eval/(\w+)\.jsonl", makefile)) | set(
+        re.findall(r"\b(\w+_holdout\d+)\b", makefile))
+    listed |= {f"docs_holdout{n}" for n in re.search(r"for n in ([\d ]+);", makefile).group(1).split()}
+    sets = sorted((ROOT / "eval").glob("*.jsonl"))
+    assert len(sets) >= 30
+    for path in sets:
+        data = datasets.load(path)  # raises on a bad line or a source that is not there
+        assert data.cases and all(p.exists() for p in data.sources), path.name
+        assert any(c.unanswerable for c in data.cases) and any(not c.unanswerable for c in data.cases)
+        assert all(c.unanswerable or c.facts for c in data.cases), path.name
+        assert path.stem in listed, f"make eval does not run {path.name}"
 
 
 @pytest.mark.skipif(not SHARED_SET.is_dir(), reason="shared/ datasets are not beside this checkout")
