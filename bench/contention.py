@@ -12,7 +12,7 @@ process this bench starts and stops itself). Policies:
 
 Cold: `ragchat ask` in a new process, wall time from spawn to exit (median of
 --runs). Warm: one process loads the engine, answers once, then times each of the
-warm questions (median). Ratios are against the same policy idle.
+twelve warm questions (median). Ratios are against the same policy idle.
 
 A policy written `NAME@DIR` runs the ragchat checked out in DIR (a git worktree
 of another commit) under policy NAME, so two builds are compared in one run:
@@ -36,9 +36,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "How much is Amazon investing in OpenAI?"
+# Twelve different questions: the median of four moved 1.51x-1.76x between runs of
+# the same build; a question asked twice would find its prompt in llama.cpp's cache.
 WARM = ["What chips will OpenAI use?", "How much did OpenAI commit to spend on AWS?",
         "When will the new AWS Availability Zone in Maryland open?",
-        "How much is Maryland investing to prepare its workforce?"]
+        "How much is Maryland investing to prepare its workforce?",
+        "How large is Amazon's initial investment in OpenAI?",
+        "Whose market dominance do the Trainium chips challenge?",
+        "What is being created within Amazon Bedrock?", "What is OpenAI Frontier?",
+        "Who is the governor of Maryland?", "What was the value of OpenAI's previous deal with AWS?",
+        "Which rivals does the partnership help Amazon compete against?",
+        "What body has Maryland established to guide AI adoption?"]
 WARM_SCRIPT = """
 import json, sys, time
 from app.engine import Engine
