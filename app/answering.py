@@ -210,15 +210,19 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
         if rival is not None:
             chosen.append(rival)
     # A sentence that ends in a colon introduces what follows ("You can raise
-    # it like so:"), which is quoted with it. A quote goes under its section's
-    # title when the title names what was asked ("/-/versions: “Shows the
-    # version of Datasette, Python and SQLite.”").
+    # it like so:"), which is quoted with it; one that opens by referring back
+    # ("This inserts the actor ID") is quoted after the sentence it refers to. A
+    # quote goes under its section's title when the title names what was asked
+    # ("/-/versions: “Shows the version of Datasette, Python and SQLite.”").
     shown: dict[str, tuple[int, str, str]] = {}  # sentence key -> (n, quote, title)
     for _, n, s in chosen:
         quote = s.strip()
         after = ranker.following.get((n, s), "")
         if quote.endswith(":") and after and not text.is_heading(after):
             quote += " " + after.strip()
+        before = ranker.preceding.get((n, s), "")
+        if before and text.refers_back(quote):
+            quote = before.strip() + " " + quote
         shown.setdefault(sentence_key(quote), (n, quote, ranker.section(n, s)))
     # a quote that another one already holds (the line a colon introduced, when
     # it was chosen on its own too) is not quoted again
@@ -229,12 +233,21 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
                       for n, quote, title in shown.values())
     numbers = list(dict.fromkeys(n for _, n, _ in chosen))
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,
-                      quote=" \u2026 ".join(s.strip() for _, m, s in chosen if m == n),
+                      quote=" \u2026 ".join(_as_in(hits[n - 1].chunk.text, s.strip())
+                                             for _, m, s in chosen if m == n),
                       score=round(hits[n - 1].similarity, 4)) for n in sorted(numbers)]
     verbatim = all(" ".join(s.split()) in " ".join(hits[n - 1].chunk.text.split())
                    for _, n, s in chosen)
     return Answer(text=quoted, citations=cites, mode="extractive", grounded=verbatim,
                   question=q.text, query=q.query, note=note)
+
+
+def _as_in(chunk_text: str, quote: str) -> str:
+    """A quote as its chunk writes it: sentences joined for an answer with one
+    space may stand apart by a line break in the chunk, and a citation's quote is
+    the chunk's own text."""
+    m = re.search(r"\s+".join(map(re.escape, quote.split())), chunk_text)
+    return m.group(0) if m else quote
 
 
 def first_sentence(draft: str) -> str:

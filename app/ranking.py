@@ -12,6 +12,9 @@ cross-encoder would be another implementation of the same protocol.
 
 A sentence that holds a paper's own reference marks ("[3]") is cut at them
 into verbatim pieces, each a candidate of its own.
+Each candidate knows the sentences around it in its chunk (`following`,
+`preceding`), which a quote of it may carry: what a colon introduces, what
+"This …" refers to.
 A sentence that several overlapping chunks hold is one candidate, credited to
 the best-ranked chunk that holds it: an answer never quotes it twice. A
 sentence that gives orders to whoever answers (`text.is_instruction`) is never
@@ -49,6 +52,7 @@ class Ranker(Protocol):
     question: Question
     cands: list[tuple[int, str, str]]  # (source n, sentence, its section title and the one before)
     following: dict[tuple[int, str], str]  # (n, sentence) -> the sentence after it in its chunk
+    preceding: dict[tuple[int, str], str]  # (n, sentence) -> the sentence before it in its chunk
 
     def ranked(self) -> list[tuple[float, int, str]]:
         """(score, source n, sentence), best first."""
@@ -125,9 +129,13 @@ class SentenceRanker:
         self.cands: list[tuple[int, str, str]] = []
         self.headings: dict[tuple[int, str], str] = {}  # (n, sentence) -> its section's title
         self.following: dict[tuple[int, str], str] = {}  # (n, sentence) -> the sentence after it
+        # (n, sentence) -> the sentence before it in its chunk, when that is neither
+        # a heading, nor orders to whoever answers, nor too short to be a sentence ("---")
+        self.preceding: dict[tuple[int, str], str] = {}
         seen: dict[str, int] = {}  # sentence -> the chunk it was first found in
         for n, h in enumerate(hits, start=1):
             prev, heading = "", h.chunk.section
+            before = ""  # the sentence before, when it can be quoted with this one
             last: tuple[int, str] | None = None
             ordered = False  # the sentence before gave orders and ended in a colon
             for sent in text.split_sentences(h.chunk.text):
@@ -136,12 +144,12 @@ class SentenceRanker:
                 last = None
                 if text.is_heading(sent):
                     heading = sent.lstrip("# ").strip()
-                    prev = sent
+                    prev, before = sent, ""
                     continue
                 # orders to whoever answers are a document's content, not an answer
                 if ordered or text.is_instruction(sent):
                     ordered = text.is_instruction(sent) and sent.rstrip().endswith(":")
-                    prev = sent
+                    prev, before = sent, ""
                     continue
                 for piece in without_reference_marks(sent):
                     key = sentence_key(piece)
@@ -155,7 +163,9 @@ class SentenceRanker:
                         last = (n, piece)
                         if heading:
                             self.headings[(n, piece)] = heading
-                prev = sent
+                        if before and piece == sent and is_candidate(before):
+                            self.preceding[(n, piece)] = before
+                prev = before = sent
         # A follow-up was retrieved with the conversation around it, but its
         # answer is what the newest question asks: weigh that one most.
         # An elliptical follow-up ("And using pipx?") asks what the question before

@@ -404,6 +404,17 @@ ANAPHORA = frozenset(
     "it its it's they them their theirs that this those these he she him her his "
     "there later then same former latter else".split())
 
+# A sentence that opens with one of these leans on the sentence before it for what
+# it is about ("This inserts the currently authenticated actor ID." after the line
+# that names `:_actor_id`): a quote of it carries that sentence too.
+REFERRING_OPENERS = frozenset("it its it's they their these those this that such".split())
+
+
+def refers_back(sentence: str) -> bool:
+    """Whether a sentence opens by referring to what came before it."""
+    first = re.match(r"\W*([^\W\d_][\w'’]*)", sentence)
+    return bool(first) and first.group(1).replace("’", "'").lower() in REFERRING_OPENERS
+
 
 
 

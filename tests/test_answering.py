@@ -344,6 +344,7 @@ def test_a_line_a_colon_introduced_is_not_quoted_again_on_its_own():
     class TwoBest:  # the ranker's choice: the colon's sentence, then the line it introduces
         question = question.analyse("What does FanoutCache provide?")
         following = {(1, intro): code}
+        preceding: dict = {}
 
         def ranked(self):
             return [(1.0, 1, intro), (0.95, 1, code)]
@@ -357,6 +358,54 @@ def test_a_line_a_colon_introduced_is_not_quoted_again_on_its_own():
     a = answering.extractive(TwoBest.question, hits, TwoBest(), "quoted")
     assert a.text.count("from diskcache import FanoutCache") == 1
     assert f"{intro} {code}" in a.text
+
+
+def test_a_quote_that_refers_back_is_quoted_after_the_sentence_it_refers_to():
+    chunk = ("Canned queries can use magic parameters. "
+             "Use :_actor_id and :_now_datetime_utc in the SQL.\n"
+             "This inserts the currently authenticated actor ID and the current datetime.")
+    hits = _hits(chunk, "# Other\n\nThis page is about something else entirely.")
+    q = question.analyse("What inserts the current actor and datetime?")
+    ranker = ranking.SentenceRanker(q, hits, FAKE)
+    this = "This inserts the currently authenticated actor ID and the current datetime."
+    assert ranker.preceding[(1, this)] == "Use :_actor_id and :_now_datetime_utc in the SQL."
+    # the first sentence of a chunk, and one after a heading, have nothing before them
+    assert (2, "This page is about something else entirely.") not in ranker.preceding
+    # nor one after a line too short to be a sentence (a rule, a closing brace)
+    rule = ranking.SentenceRanker(q, _hits("Intro text here.\n\n---\n\nThis example uses attrs."), FAKE)
+    assert (1, "This example uses attrs.") not in rule.preceding
+
+    class Best:
+        question = q
+        following: dict = {}
+        preceding = ranker.preceding
+
+        def __init__(self, best):
+            self.best = best
+
+        def ranked(self):
+            return [(1.0, 1, self.best)]
+
+        def section(self, n, sentence):
+            return ""
+
+        def own_lexical(self, sentence, besides=frozenset()):
+            return 0.0
+
+    a = answering.extractive(q, hits, Best(this), "quoted")
+    assert f"Use :_actor_id and :_now_datetime_utc in the SQL. {this}" in a.text
+    assert a.grounded and a.citations[0].quote.startswith("Use :_actor_id")
+    assert a.citations[0].quote in chunk  # the chunk's own text, its line break kept
+    plain = "Use :_actor_id and :_now_datetime_utc in the SQL."
+    a = answering.extractive(q, hits, Best(plain), "quoted")  # opens with no reference
+    assert "Canned queries" not in a.text and plain in a.text
+
+
+def test_refers_back_reads_the_first_word_only():
+    assert text.refers_back("This inserts the ID.") and text.refers_back("\u201cIt can be used.")
+    assert text.refers_back("These tools are divided into two groups.")
+    assert not text.refers_back("There is one exception.")
+    assert not text.refers_back("Items are listed below; this one is new.")
 
 
 def test_a_sentence_is_read_under_its_sections_title_too():
