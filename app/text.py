@@ -420,6 +420,9 @@ def refers_back(sentence: str) -> bool:
 
 # -- what a question asks for (used by app.question) ---------------------------------
 
+CONDITION_AUXILIARIES = "does|do|is|are|can|could|should|must|may|might|would"
+
+
 def question_kind(question: str) -> str | None:
     """The kind of fact a question asks for, from English question words."""
     q = re.sub(r"\b(what|how|who|where|when)['’]s\b", r"\1 is", question.lower())
@@ -434,7 +437,10 @@ def question_kind(question: str) -> str | None:
     # who/when/where open the question (after "and", "so"...); inside it they
     # are conjunctions or relative pronouns ("issues to weigh when deploying").
     opening = r"^\W*(?:(?:and|so|then|but|also)\W+)?"
-    if re.search(opening + r"when\b", q) or re.search(
+    # "When did/was/will …?" asks for a date. "When is the hook called?", "When
+    # does it fire?", "When can it fail?" as often ask for a condition ("when a new
+    # connection is created"), which is no particular kind of fact.
+    if re.search(opening + rf"when\b(?!\s+(?:{CONDITION_AUXILIARIES})\b)", q) or re.search(
             r"\b(what|which) (year|date|month|day)\b|\bin what year\b", q):
         return "date"
     # "Which X" is left out: its answer is as often a common noun or a command

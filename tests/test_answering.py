@@ -77,10 +77,29 @@ def test_measure_and_focus_are_read_from_the_question():
     # a default value is as often a word
     for asked, kind in [("What is the maximum number of rows returned?", "figure"),
                         ("What's the default page size?", "figure"),
-                        ("What is the default value of base_url?", None)]:
+                        ("What is the default value of base_url?", None),
+                        # "When did/was/will …?" asks for a date; "When is the hook called?"
+                        # as often for a condition, which is no particular kind
+                        ("When did the Heron Bridge open?", "date"),
+                        ("When was version 2 released?", "date"),
+                        ("When will the new zone open?", "date"),
+                        ("In what year was it founded?", "date"),
+                        ("When is the prepare_connection hook called?", None),
+                        ("When does the startup hook fire?", None),
+                        ("And when can the limit fail to apply?", None)]:
         assert question.analyse(asked).kind == kind, asked
     # "Which X …?" asks for something the question does not name, after any preposition
     assert question.analyse("Under which URL path are a plugin's assets served?").wants_thing
+
+
+def test_a_when_question_answered_by_a_condition_is_not_refused_for_want_of_a_date(engine):
+    hooks = ("Plugins can register SQL functions. The prepare_connection hook is called when a "
+             "new SQLite connection is created. It receives the connection object.")
+    a = _ask(engine, "When is the prepare_connection hook called?", hooks, SCHOOLS)
+    assert a.mode == "extractive" and "new SQLite connection is created" in a.text, a.text
+    # a date asked for in the past tense is still refused when no passage gives one
+    a = _ask(engine, "When was the prepare_connection hook added?", hooks, SCHOOLS)
+    assert a.mode == "refused" and "date" in a.note, a.text
 
 
 def test_figure_for_a_measure_no_passage_names_is_refused(engine):
