@@ -130,7 +130,8 @@ class SentenceRanker:
         self.headings: dict[tuple[int, str], str] = {}  # (n, sentence) -> its section's title
         self.following: dict[tuple[int, str], str] = {}  # (n, sentence) -> the sentence after it
         # (n, sentence) -> the sentence before it in its chunk, when that is neither
-        # a heading, nor orders to whoever answers, nor too short to be a sentence ("---")
+        # a heading, nor orders to whoever answers, nor too short to be a sentence
+        # ("---"), nor holds a paper's reference marks (read as citations in a quote)
         self.preceding: dict[tuple[int, str], str] = {}
         seen: dict[str, int] = {}  # sentence -> the chunk it was first found in
         for n, h in enumerate(hits, start=1):
@@ -163,7 +164,8 @@ class SentenceRanker:
                         last = (n, piece)
                         if heading:
                             self.headings[(n, piece)] = heading
-                        if before and piece == sent and is_candidate(before):
+                        if (before and piece == sent and is_candidate(before)
+                                and not REFERENCE_MARK.search(before)):
                             self.preceding[(n, piece)] = before
                 prev = before = sent
         # A follow-up was retrieved with the conversation around it, but its

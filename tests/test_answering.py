@@ -393,6 +393,9 @@ def test_a_quote_that_refers_back_is_quoted_after_the_sentence_it_refers_to():
     # nor one after a line too short to be a sentence (a rule, a closing brace)
     rule = ranking.SentenceRanker(q, _hits("Intro text here.\n\n---\n\nThis example uses attrs."), FAKE)
     assert (1, "This example uses attrs.") not in rule.preceding
+    marked = ranking.SentenceRanker(q, _hits("Ethereum has two sorts of accounts [14] and more. "
+                                             "They differ in who controls them."), FAKE)
+    assert (1, "They differ in who controls them.") not in marked.preceding
 
     class Best:
         question = q
