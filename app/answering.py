@@ -232,22 +232,23 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
     quoted = " ".join((f"{title}: " if title else "") + f"\u201c{quote}\u201d [{n}]"
                       for n, quote, title in shown.values())
     numbers = list(dict.fromkeys(n for _, n, _ in chosen))
+    exact = [(n, _as_in(hits[n - 1].chunk.text, s)) for _, n, s in chosen]
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,
-                      quote=" \u2026 ".join(_as_in(hits[n - 1].chunk.text, s.strip())
-                                             for _, m, s in chosen if m == n),
+                      quote=" \u2026 ".join(e or s.strip() for (m, e), (_, _, s) in zip(exact, chosen)
+                                             if m == n),
                       score=round(hits[n - 1].similarity, 4)) for n in sorted(numbers)]
-    verbatim = all(" ".join(s.split()) in " ".join(hits[n - 1].chunk.text.split())
-                   for _, n, s in chosen)
+    verbatim = all(e is not None for _, e in exact)
     return Answer(text=quoted, citations=cites, mode="extractive", grounded=verbatim,
                   question=q.text, query=q.query, note=note)
 
 
-def _as_in(chunk_text: str, quote: str) -> str:
-    """A quote as its chunk writes it: sentences joined for an answer with one
-    space may stand apart by a line break in the chunk, and a citation's quote is
-    the chunk's own text."""
+def _as_in(chunk_text: str, quote: str) -> str | None:
+    """A quote as its chunk writes it, or None when the chunk does not hold it
+    (white space aside): sentences joined for an answer with one space may stand
+    apart by a line break in the chunk, and a citation's quote is the chunk's
+    own text."""
     m = re.search(r"\s+".join(map(re.escape, quote.split())), chunk_text)
-    return m.group(0) if m else quote
+    return m.group(0) if m else None
 
 
 def first_sentence(draft: str) -> str:
