@@ -229,8 +229,7 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
     shown = {k: v for k, v in shown.items()
              if not any(k != other and f" {k} " in f" {other} " for other in shown)}
     chosen = [(0.0, n, quote) for n, quote, _ in shown.values()]
-    quoted = " ".join((f"{title}: " if title else "") + f"\u201c{quote}\u201d [{n}]"
-                      for n, quote, title in shown.values())
+    quoted = quotes_text(list(shown.values()))
     numbers = list(dict.fromkeys(n for _, n, _ in chosen))
     exact = [(n, _as_in(hits[n - 1].chunk.text, s)) for _, n, s in chosen]
     cites = [Citation(n=n, chunk=hits[n - 1].chunk,
@@ -240,6 +239,15 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
     verbatim = all(e is not None for _, e in exact)
     return Answer(text=quoted, citations=cites, mode="extractive", grounded=verbatim,
                   question=q.text, query=q.query, note=note)
+
+
+def quotes_text(quotes: list[tuple[int, str, str]]) -> str:
+    """(source number, quote, title) as an answer's text: each quote in
+    quotation marks with its [n], under its title when it has one, a title not
+    repeated before the next quote under it."""
+    titles = [""] + [title for _, _, title in quotes]
+    return " ".join((f"{title}: " if title and title != before else "") + f"\u201c{quote}\u201d [{n}]"
+                    for (n, quote, title), before in zip(quotes, titles))
 
 
 def _as_in(chunk_text: str, quote: str) -> str | None:

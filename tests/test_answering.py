@@ -102,6 +102,14 @@ def test_a_when_question_answered_by_a_condition_is_not_refused_for_want_of_a_da
     assert a.mode == "refused" and "date" in a.note, a.text
 
 
+def test_a_quotes_title_is_shown_once_for_the_quotes_under_it():
+    assert answering.quotes_text([(2, "Run it with --cors.", "Enabling CORS"),
+                                  (2, "Without it only one domain may call.", "Enabling CORS"),
+                                  (3, "Tokens expire.", "Tokens"), (1, "A plain one.", "")]) == (
+        "Enabling CORS: \u201cRun it with --cors.\u201d [2] \u201cWithout it only one domain may "
+        "call.\u201d [2] Tokens: \u201cTokens expire.\u201d [3] \u201cA plain one.\u201d [1]")
+
+
 def test_figure_for_a_measure_no_passage_names_is_refused(engine):
     a = _ask(engine, "How much revenue does the museum make each year?", MUSEUM)
     assert a.mode == "refused" and "figure" in a.note
