@@ -15,7 +15,10 @@ The steps, in order:
    in none of the passages is evidence that retrieval missed, not proof that
    the collection lacks it: `find_more` looks for passages holding it in the
    whole collection (the keyword index) and adds them. Only a term the
-   collection itself lacks is a reason to refuse.
+   collection itself lacks is a reason to refuse. A question about one
+   release ("What changed in Datasette 0.40?") is answered from the passages
+   under that release's own title, as changelogs give it (`release_scope`),
+   and a question for its date by quoting that title (`release_date`).
 3. Under the strict policy, a question that asks for a figure, a date or a
    name is refused when no retrieved sentence gives that kind of fact about
    what it names (`answerable`), or when the only such sentences give another
@@ -48,7 +51,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app import prompts, text
 from app.errors import ModelBusy
@@ -91,7 +94,49 @@ def missing_terms(q: Question, hits: list[Hit]) -> list[str]:
     name, "128" of `_random_chars_128`, is held, and so is a version the
     passages give longer, "SQLite 3.46" of "SQLite 3.46.0")."""
     joined = text.normalise(" ".join(h.chunk.headed for h in hits))
-    return [t for t in q.terms if not text.holds_term(t, joined)]
+    return [t for t in q.terms if not text.holds_term(t, joined) and not any(
+        text.titles_release(t, h.chunk.text, h.chunk.section, text.normalise(h.chunk.headed),
+                            h.chunk.source)
+        for h in hits)]
+
+
+def releases(q: Question) -> list[str]:
+    """Versioned names of the question ("Datasette 0.40")."""
+    return [t for t in q.terms if text.versioned(t)]
+
+
+def release_scope(q: Question, hits: list[Hit]) -> tuple[Question, list[Hit]]:
+    """A question about one release of something ("What changed in Datasette
+    0.40?") over passages that give that release under a title of its own ("#
+    0.40 (2020-04-21)", as changelogs do): the passages are cut to what stands
+    under that title, the others are set aside (a link to "Datasette 0.40: the
+    annotated release notes" elsewhere says nothing of what changed), and the
+    versioned name is no longer a term (the title has answered it). A document
+    or section whose own title names the release ("Datasette 1.0a20 plugin
+    upgrade guide") is about it too, and stays."""
+    terms = list(q.terms)
+    for term in releases(q):
+        v = text.versioned(term)
+        scoped, named = [], []
+        # the release's own title before those of its point releases ("0.51" before "0.51.1")
+        exact = any(text.release_spans(h.chunk.text, h.chunk.section, v[1], exact=True) for h in hits)
+        for h in hits:
+            spans = text.release_spans(h.chunk.text, h.chunk.section, v[1], exact)
+            if spans and text.titles_release(term, h.chunk.text, h.chunk.section,
+                                             text.normalise(h.chunk.headed), h.chunk.source):
+                s, e = spans[0][0], spans[-1][1]
+                cut = h.chunk.text[s:e]
+                section = cut.split("\n", 1)[0].lstrip("#").strip() if cut.startswith("#") \
+                    else h.chunk.section  # the title it now starts under
+                chunk = replace(h.chunk, text=cut, start=h.chunk.start + s,
+                                end=h.chunk.start + e, section=section)
+                scoped.append(replace(h, chunk=chunk))
+            elif text.holds_term(term, text.normalise(f"{h.chunk.title}\n{h.chunk.section}")):
+                named.append(h)
+        if scoped:
+            hits = scoped + named
+            terms.remove(term)
+    return (replace(q, terms=tuple(terms)) if len(terms) < len(q.terms) else q), hits
 
 
 def quoted_amounts(q: Question, hits: list[Hit]) -> list[str]:
@@ -241,6 +286,23 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
                   question=q.text, query=q.query, note=note)
 
 
+def release_date(q: Question, hits: list[Hit], version: str) -> Answer | None:
+    """The date of a release the passages were cut to (`release_scope`), as its
+    own title gives it ("0.51 (2020-10-31)", not "0.51.1 (…)"), quoted; None
+    when no title gives one."""
+    for n, h in enumerate(hits, 1):
+        m = re.match(r"#+[ \t]*(\S[^\n]*)", h.chunk.text)
+        if m and text.release_spans(m.group(0), "", version, exact=True) and text.gives_kind(
+                m.group(1), "date"):
+            title = m.group(1).strip()
+            return Answer(text=quotes_text([(n, title, h.chunk.title)]),
+                          citations=[Citation(n=n, chunk=h.chunk, quote=title,
+                                              score=round(h.similarity, 4))],
+                          mode="extractive", grounded=True, question=q.text, query=q.query,
+                          note="the release's title gives its date")
+    return None
+
+
 def quotes_text(quotes: list[tuple[int, str, str]]) -> str:
     """(source number, quote, title) as an answer's text: each quote in
     quotation marks with its [n], under its title when it has one, a title not
@@ -366,12 +428,29 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         return refusal(q, hits, "no passage is close enough to the question "
                                 f"(best similarity {best:.2f})"), hits
     missing = missing_terms(q, hits)
-    if missing and find_more is not None:
-        hits = _merge(hits, find_more(missing))
+    # A release the passages give under its own title may go on in passages
+    # retrieval missed: those are looked for too, and only those (a passage
+    # that merely names a release the top passages name already adds nothing).
+    held_releases = [t for t in releases(q) if t not in missing]
+    lookup = missing + held_releases
+    if lookup and find_more is not None:
+        more = [h for h in find_more(lookup) if any(text.holds_term(
+            t, text.normalise(h.chunk.headed)) for t in missing) or any(text.titles_release(
+                t, h.chunk.text, h.chunk.section, text.normalise(h.chunk.headed), h.chunk.source)
+                for t in lookup)]
+        hits = _merge(hits, more)
         missing = missing_terms(q, hits)
+    asked = q
+    q, hits = release_scope(q, hits)
+    missing = [t for t in missing if t in q.terms]
     if missing:
         return refusal(q, hits, "the documents never mention "
                        + ", ".join(f"'{m}'" for m in missing)), hits
+    scoped = [v[1] for t in asked.terms if t not in q.terms and (v := text.versioned(t))]
+    if q.kind == "date" and scoped:
+        dated = release_date(q, hits, scoped[0])
+        if dated is not None:
+            return dated, hits
     if policy.question_gates:
         why = answerable(q, hits, getattr(verifier, "question_conflict", None))
         if why:

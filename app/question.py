@@ -63,7 +63,7 @@ def specific_terms(question: str) -> list[str]:
         # "SQLite 3.46"): looked for together, since "2" alone is in any document
         versions = text.versioned_names(sentence, names)
         numbers = [v.rsplit(" ", 1)[1] for v in versions]
-        figures = [f for f in figures if not any(n == f or n.startswith(f + ".") for n in numbers)]
+        figures = [f for f in figures if not any(re.match(re.escape(f) + r"(?!\d)", n) for n in numbers)]
         terms += figures + versions + names
     return list(dict.fromkeys(terms))
 

@@ -125,14 +125,19 @@ class HybridRetriever:
         # mention what the keyword index merely cannot search for. While an
         # ingest writes, only in the state before it, as `retrieve` does.
         frozen = self._last_consistent()
-        for f in self._written(self._unsearchable(terms), min(pool, self.size)):
+        for f in self._written(self._unsearchable(terms), min(pool, self.size)) + self._titled(
+                terms, min(pool, self.size)):
             if frozen is None or f[0] in frozen:
                 found.setdefault(f[0], f)
         chunks = [chunk_from(*f) for f in found.values()]
         normalised = [(c, text.normalise(c.headed)) for c in chunks]
-        held = [(c, sum(text.holds_term(t, norm) for t in terms)) for c, norm in normalised]
+        titled = {c.id: sum(text.titles_release(t, c.text, c.section, norm, c.source) for t in terms)
+                  for c, norm in normalised}
+        held = [(c, sum(text.holds_term(t, norm) or text.titles_release(
+            t, c.text, c.section, norm, c.source) for t in terms)) for c, norm in normalised]
         most = max((n for _, n in held), default=0)
-        best = [c for c, n in held if n == most and n > 0][:k]
+        # a passage under a release's own title before one that only names the release
+        best = sorted((c for c, n in held if n == most and n > 0), key=lambda c: -titled[c.id])[:k]
         if not best:
             return []
         qvec = self.embedder.embed([query])[0]
@@ -146,6 +151,33 @@ class HybridRetriever:
         if not terms:
             return []
         return [t for t, tokens in zip(terms, keyword_index.tokenize(terms)) if not tokens]
+
+    def _titled(self, terms: list[str], n: int) -> list[tuple[str, str, dict]]:
+        """(id, text, metadata) of up to `n` passages under a title that opens
+        with the version of a versioned term ("# 0.40 (2020-04-21)" for
+        "Datasette 0.40"), as changelogs give each release: those that hold the
+        title line (Chroma's substring filter), then those that start under it
+        (its section). BM25 keeps no token of a version such as "2.3"."""
+        from app import text
+
+        out: dict[str, tuple[str, str, dict]] = {}
+        for term in terms:
+            v = text.versioned(term)
+            if v is None:
+                continue
+            got = self.collection.get(where_document={"$contains": f"# {v[1]}"}, limit=n,
+                                      include=["documents", "metadatas"])
+            titles = set()
+            for f in zip(got["ids"], got["documents"], got["metadatas"]):
+                for s, _ in text.release_spans(f[1], "", v[1]):
+                    titles.add(f[1][s:].split("\n", 1)[0].lstrip("#").strip()[:200])
+                out.setdefault(f[0], f)
+            for title in sorted(titles):
+                got = self.collection.get(where={"section": title}, limit=n,
+                                          include=["documents", "metadatas"])
+                for f in zip(got["ids"], got["documents"], got["metadatas"]):
+                    out.setdefault(f[0], f)
+        return list(out.values())
 
     def _written(self, terms: list[str], n: int) -> list[tuple[str, str, dict]]:
         """(id, text, metadata) of up to `n` passages whose text holds one of

@@ -236,12 +236,22 @@ def versioned_names(sentence: str, names: list[str]) -> list[str]:
     date, not a version, and an abbreviation's number ("Fig. 15", written
     "Fig.15" as often) is left a figure of its own."""
     out = []
-    for m in re.finditer(r"\b([^\W\d_][\w.-]*)\s+(\d+(?:\.\d+)*)(?![\w%]|\.\d|\s*(?:%|percent|"
-                         r"thousand|million|billion|trillion)\b)", strip_citations(sentence)):
+    for m in re.finditer(r"\b([^\W\d_][\w.-]*)\s+(\d+(?:\.\d+)*(?:(?:a|b|rc)\d+)?)(?![\w%]|\.\d|"
+                         r"\s*(?:%|percent|thousand|million|billion|trillion)\b)",
+                         strip_citations(sentence)):
         name, number = m.group(1), m.group(2)
-        if name in names and name.lower() not in MONTHS:
+        if name.lower() in MONTHS:
+            continue
+        # a package's own name is often written in lower case ("charset-normalizer
+        # 3.3.0"): it counts before a number that can only be a version
+        if name in names or (re.fullmatch(_UNMISTAKABLE_VERSION, number) and len(name) > 2
+                             and name.lower() not in _STOP | _VERSION_WORDS):
             out.append(f"{name} {number}")
     return out
+
+
+_VERSION_WORDS = frozenset({"version", "versions", "release", "releases", "since", "until", "upgrade"})
+_UNMISTAKABLE_VERSION = r"\d+(?:\.\d+){2,}(?:(?:a|b|rc)\d+)?|\d+(?:\.\d+)+(?:a|b|rc)\d+"
 
 
 def occurs(fact: str, normalised_text: str) -> bool:
@@ -262,6 +272,60 @@ def holds_term(term: str, normalised_text: str) -> bool:
     t = term.lower()
     return bool(re.search(r"\d\.\d+$", t)) and re.search(
         r"(?<!\w)(?<!\d\.)" + re.escape(t) + r"\.\d", normalised_text) is not None
+
+
+_VERSION = r"\d+(?:\.\d+)+(?:(?:a|b|rc)\d+)?"  # "0.40", "3.3.0", "1.0a20", "3.0.0rc1"
+_VERSION_TITLE = re.compile(r"\[?v?(" + _VERSION + r")(?![\w.])", re.I)
+_TITLE_LINE = re.compile(r"(?m)^#+[ \t]*(.*)$")
+
+
+def versioned(term: str) -> tuple[str, str] | None:
+    """(name, version) of a versioned name with a dotted version ("Datasette
+    0.40" -> ("Datasette", "0.40")); None for anything else ("Python 2", whose
+    "2" could be any number)."""
+    m = re.fullmatch(r"(.+?)\s+(" + _VERSION + ")", term)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _release(title: str) -> str | None:
+    """The version a title opens with ("0.40 (2020-04-21)" -> "0.40")."""
+    m = _VERSION_TITLE.match(title.strip())
+    return m.group(1) if m else None
+
+
+def release_spans(chunk_text: str, section: str, version: str,
+                  exact: bool = False) -> list[tuple[int, int]]:
+    """Where a passage stands under a title that opens with `version` (or, not
+    `exact`, a longer version of it: "0.64.6" for "0.64"), from that title to
+    the next title that opens with another version: how changelogs and release
+    notes give each release ("# 0.40 (2020-04-21)", then its changes, under
+    titles of their own too). `section` is the title the passage starts under."""
+    def matches(v: str | None) -> bool:
+        return v is not None and (v == version or not exact and v.startswith(version + "."))
+
+    spans = []
+    start = 0 if matches(_release(section)) else None
+    for m in _TITLE_LINE.finditer(chunk_text):
+        v = _release(m.group(1))
+        if v is None:
+            continue  # a title within the release ("# Magic parameters for canned queries")
+        if start is not None:
+            spans.append((start, m.start()))
+        start = m.start() if matches(v) else None
+    if start is not None:
+        spans.append((start, len(chunk_text)))
+    return [(s, e) for s, e in spans if chunk_text[s:e].strip()]
+
+
+def titles_release(term: str, chunk_text: str, section: str, normalised_headed: str,
+                   source: str = "") -> bool:
+    """Whether a passage holds a versioned name ("Datasette 0.40") the way a
+    changelog writes it: part of it stands under a title that opens with the
+    version, and the name occurs in it, in its document's title or in its
+    file's path ("charset-normalizer.md")."""
+    v = versioned(term)
+    return v is not None and bool(release_spans(chunk_text, section, v[1])) and (
+        occurs(v[0], normalised_headed) or occurs(v[0], source.lower()))
 
 
 _STOP = _COMMON | frozenset(

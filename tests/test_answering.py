@@ -602,6 +602,76 @@ def test_terms_the_keyword_index_cannot_search_are_looked_for_in_the_text(tmp_pa
     assert a.mode == "refused" and "'Osprey 2'" in a.note, a.note
 
 
+def test_a_release_the_changelog_gives_under_its_version_title_is_answered_from_that_release(
+        tmp_path, monkeypatch):
+    # A changelog never writes "Osprey 2.3": it gives each release under a title
+    # of its version. Such a question is answered from what stands under that
+    # title, not refused as "never mentioned" and not from another release.
+    from pathlib import Path
+
+    from app.engine import Engine
+    from app.settings import Settings
+
+    docs = _tunnels(tmp_path)
+    pages = ["search", "table", "row", "query", "login", "index", "export", "settings", "plugin"]
+    releases = [f"## 2.{n} (2025-0{1 + n % 9}-1{n % 10})\n\n- Improved the speed of the "
+                f"{page} page for large tables and fixed a bug in its pagination.\n- The {page} "
+                "page now remembers its sort order between visits.\n"
+                for n, page in zip(range(10, 1, -1), pages)]
+    releases[6] += "- Osprey now exports tables as Parquet files.\n"  # 2.4
+    releases[7] += "- Osprey gained a dark theme for its web interface.\n"  # 2.3
+    releases[8] += "- Osprey now exports tables as JSON files.\n"  # 2.2
+    releases.insert(6, "## 2.4.1 (2025-05-20)\n\n- Fixed the export of empty tables.\n")
+    releases.insert(0, "## 2.11rc1 (2025-12-01)\n\n- A release candidate with a new search page.\n")
+    releases.append("## 1.9\n\n- The first public release of the search page.\n")
+    (docs / "changelog.md").write_text("# Osprey changelog\n\n" + "\n".join(releases))
+    (docs / "upgrading.md").write_text("# Osprey 2.4 upgrade guide\n\nPlugins must now call "
+                                       "export_table() where they called dump_table() before.\n")
+    (docs / "news.md").write_text("# News\n\nThe notes on Osprey 2.4 are on our blog, where we "
+                                  "write about exporting tables and file formats in general.\n")
+    eng = Engine(Settings(index_dir=Path("index"), top_k=2))
+    assert eng.ingest([docs]).ok
+    real = eng.retrieve
+
+    def missing(word):  # retrieval that misses the release: another part of the changelog
+        monkeypatch.setattr(eng, "retrieve", lambda query, k=None: [
+            h for h in real(query, 8) if "changelog" in h.chunk.source
+            and word not in h.chunk.text][:1])
+
+    missing("Parquet")
+    a = eng.ask("Which file format can Osprey 2.4 export tables as?")
+    assert a.mode != "refused" and "Parquet" in a.text and "JSON" not in a.text, a.text
+    missing("dark theme")
+    a = eng.ask("What kind of theme was added in Osprey 2.3?")
+    assert a.mode != "refused" and "dark theme" in a.text, a.text
+    assert all(c.chunk.section.startswith("2.3 (") for c in a.citations), a.citations
+    assert all(c.quote in c.chunk.text for c in a.citations)
+    # a passage that writes the versioned name, as a link to the release notes
+    # does, says nothing of what changed: the release's own section answers
+    monkeypatch.setattr(eng, "retrieve", lambda query, k=None: [
+        h for h in real(query, 8) if "news" in h.chunk.source][:1])
+    a = eng.ask("Which file format can Osprey 2.4 export tables as?")
+    assert a.mode != "refused" and "Parquet" in a.text, a.text
+    assert [c.chunk.source.rsplit("/", 1)[-1] for c in a.citations] == ["changelog.md"]
+    # a release's date is the one its title gives; a title without one gives none
+    missing("2.4 (")
+    a = eng.ask("When was Osprey 2.4 released?")
+    assert a.mode == "extractive" and "2.4 (2025-05-14)" in a.text, a.text  # not 2.4.1's
+    assert a.citations[0].quote in a.citations[0].chunk.text
+    a = eng.ask("When did Osprey 2.11rc1 come out?")
+    assert a.mode == "extractive" and "2025-12-01" in a.text, a.text
+    a = eng.ask("When was Osprey 1.9 released?")
+    assert a.mode == "refused", a.text
+    assert question.analyse("When was charset-normalizer 3.3.0 released?").terms == (
+        "charset-normalizer 3.3.0",)  # a package's name, in lower case, before a version
+    # a document titled by the release is about it too
+    monkeypatch.setattr(eng, "retrieve", real)
+    a = eng.ask("Which function must plugins call instead of dump_table() in Osprey 2.4?")
+    assert "export_table()" in a.text, a.text
+    a = eng.ask("What changed in Osprey 3.1?")  # a release the changelog does not give
+    assert a.mode == "refused" and "'Osprey 3.1'" in a.note, a.note
+
+
 def test_a_question_in_another_language_never_names_a_fragment_of_itself(engine):
     a = engine.ask("¿Cuánto invierte Amazon en OpenAI?")
     assert "'Cu'" not in a.text and "Cuánto" not in a.note
