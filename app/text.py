@@ -504,8 +504,13 @@ def question_kind(question: str) -> str | None:
     # "When did/was/will …?" asks for a date. "When is the hook called?", "When
     # does it fire?", "When can it fail?" as often ask for a condition ("when a new
     # connection is created"), which is no particular kind of fact.
+    # "What was the release date of …?", "its ship date": a date named as the
+    # thing asked for, after a word or two that say which
     if re.search(opening + rf"when\b(?!\s+(?:{CONDITION_AUXILIARIES})\b)", q) or re.search(
-            r"\b(what|which) (year|date|month|day)\b|\bin what year\b", q):
+            r"\b(what|which) (year|date|month|day)\b|\bin what year\b", q) or re.search(
+            r"\b(?:(?:what|which)(?: is| was| are| were)?|tell me|give(?: me)?)\s+(?:(?:the|its|"
+            r"their)\s+)?(?:[a-z-]+\s+){0,2}(?:date|year)\b(?!\s*(?:format|range|column|field|"
+            r"type|filter|facet|picker|string|value|time|stamp)s?\b)", q):
         return "date"
     # "Which X" is left out: its answer is as often a common noun or a command
     # ("systemd", "--load-extension") as a capitalised name.

@@ -84,6 +84,12 @@ def test_measure_and_focus_are_read_from_the_question():
                         ("When was version 2 released?", "date"),
                         ("When will the new zone open?", "date"),
                         ("In what year was it founded?", "date"),
+                        # a date named as the thing asked for
+                        ("What was the release date of version 2?", "date"),
+                        ("Tell me the opening date of the bridge.", "date"),
+                        ("Version 2: what was its release date?", "date"),
+                        ("How do I change the date format of a column?", None),
+                        ("Which column holds the date of each row?", None),
                         ("When is the prepare_connection hook called?", None),
                         ("When does the startup hook fire?", None),
                         ("And when can the limit fail to apply?", None)]:
