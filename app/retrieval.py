@@ -131,13 +131,14 @@ class HybridRetriever:
                 found.setdefault(f[0], f)
         chunks = [chunk_from(*f) for f in found.values()]
         normalised = [(c, text.normalise(c.headed)) for c in chunks]
-        titled = {c.id: sum(text.titles_release(t, c.text, c.section, norm, c.source) for t in terms)
+        titled = {c.id: [text.titles_release(t, c.text, c.section, norm, c.source) for t in terms]
                   for c, norm in normalised}
-        held = [(c, sum(text.holds_term(t, norm) or text.titles_release(
-            t, c.text, c.section, norm, c.source) for t in terms)) for c, norm in normalised]
+        held = [(c, sum(r or text.holds_term(t, norm) for t, r in zip(terms, titled[c.id])))
+                for c, norm in normalised]
         most = max((n for _, n in held), default=0)
         # a passage under a release's own title before one that only names the release
-        best = sorted((c for c, n in held if n == most and n > 0), key=lambda c: -titled[c.id])[:k]
+        best = sorted((c for c, n in held if n == most and n > 0),
+                      key=lambda c: -sum(titled[c.id]))[:k]
         if not best:
             return []
         qvec = self.embedder.embed([query])[0]
