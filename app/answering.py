@@ -126,8 +126,7 @@ def release_scope(q: Question, hits: list[Hit]) -> tuple[Question, list[Hit]]:
                                              text.normalise(h.chunk.headed), h.chunk.source):
                 s, e = spans[0][0], spans[-1][1]
                 cut = h.chunk.text[s:e]
-                section = cut.split("\n", 1)[0].lstrip("#").strip() if cut.startswith("#") \
-                    else h.chunk.section  # the title it now starts under
+                section = text.title_at(cut) or h.chunk.section  # the title it now starts under
                 chunk = replace(h.chunk, text=cut, start=h.chunk.start + s,
                                 end=h.chunk.start + e, section=section)
                 scoped.append(replace(h, chunk=chunk))
@@ -291,10 +290,10 @@ def release_date(q: Question, hits: list[Hit], version: str) -> Answer | None:
     own title gives it ("0.51 (2020-10-31)", not "0.51.1 (…)"), quoted; None
     when no title gives one."""
     for n, h in enumerate(hits, 1):
-        m = re.match(r"#+[ \t]*(\S[^\n]*)", h.chunk.text)
-        if m and text.release_spans(m.group(0), "", version, exact=True) and text.gives_kind(
-                m.group(1), "date"):
-            title = m.group(1).strip()
+        line = h.chunk.text.split("\n", 1)[0]
+        title = text.title_at(line)
+        if title and text.release_spans(line, "", version, exact=True) and text.gives_kind(
+                title, "date"):
             return Answer(text=quotes_text([(n, title, h.chunk.title)]),
                           citations=[Citation(n=n, chunk=h.chunk, quote=title,
                                               score=round(h.similarity, 4))],

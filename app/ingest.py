@@ -75,8 +75,7 @@ class Sections:
         i = bisect.bisect_right(self.starts, start) - 1
         if i < 0:
             return ""
-        line = self.text[self.starts[i]:].split("\n", 1)[0]
-        return line.lstrip("#").strip()[:200]
+        return text.title_at(self.text, self.starts[i])
 
 
 def blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[tuple[int, str]]:

@@ -171,9 +171,9 @@ class HybridRetriever:
             titles = set()
             for f in zip(got["ids"], got["documents"], got["metadatas"]):
                 for s, _ in text.release_spans(f[1], "", v[1]):
-                    titles.add(f[1][s:].split("\n", 1)[0].lstrip("#").strip()[:200])
+                    titles.add(text.title_at(f[1], s))
                 out.setdefault(f[0], f)
-            for title in sorted(titles):
+            for title in sorted(titles - {""}):
                 got = self.collection.get(where={"section": title}, limit=n,
                                           include=["documents", "metadatas"])
                 for f in zip(got["ids"], got["documents"], got["metadatas"]):

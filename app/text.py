@@ -279,6 +279,14 @@ _VERSION_TITLE = re.compile(r"\[?v?(" + _VERSION + r")(?![\w.])", re.I)
 _TITLE_LINE = re.compile(r"(?m)^#+[ \t]*(.*)$")
 
 
+def title_at(s: str, i: int = 0) -> str:
+    """The title of the heading line that starts at `i` of `s` ("# 0.40
+    (2020-04-21)", as Markdown writes it and as .rst is read), at most 200
+    characters; "" when no heading line starts there."""
+    m = _TITLE_LINE.match(s, i)
+    return m.group(1).strip()[:200] if m else ""
+
+
 def versioned(term: str) -> tuple[str, str] | None:
     """(name, version) of a versioned name with a dotted version ("Datasette
     0.40" -> ("Datasette", "0.40")); None for anything else ("Python 2", whose
