@@ -19,6 +19,10 @@ The steps, in order:
    release ("What changed in Datasette 0.40?") is answered from the passages
    under that release's own title, as changelogs give it (`release_scope`),
    and a question for its date by quoting that title (`release_date`).
+   Under the strict policy, a noun by which the question names a thing
+   ("Which encryption algorithm …?") that the whole collection never uses,
+   where the passages' folders are large enough for that silence to count,
+   is refused the same way (`unnamed_things`).
 3. Under the strict policy, a question that asks for a figure, a date or a
    name is refused when no retrieved sentence gives that kind of fact about
    what it names (`answerable`), or when the only such sentences give another
@@ -48,6 +52,7 @@ states nothing and is not "grounded".
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -69,6 +74,9 @@ DISAGREEMENT_MARGIN = 0.1  # another file's rival figure is quoted when it score
 RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the best source sentence
 
 FindMore = Callable[[list[str]], list[Hit]]  # terms -> passages of the collection holding them
+Unused = Callable[[list[str]], list[str]]  # word stems -> those no passage of the collection uses
+Vocabulary = Callable[[str], int]  # folder -> how many word stems its files use together
+SILENCE_VOCABULARY = 2000  # files that use fewer are too few for their silence to count
 Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
 
 
@@ -98,6 +106,32 @@ def missing_terms(q: Question, hits: list[Hit]) -> list[str]:
         text.titles_release(t, h.chunk.text, h.chunk.section, text.normalise(h.chunk.headed),
                             h.chunk.source)
         for h in hits)]
+
+
+def unnamed_things(q: Question, hits: list[Hit], unused: Unused, vocabulary: Vocabulary,
+                   verifier: Verifier) -> list[str]:
+    """Nouns by which the question names a thing ("Which encryption algorithm
+    …?") that no passage of the whole collection uses in any form, where that
+    silence is evidence: every folder the passages come from uses at least
+    `SILENCE_VOCABULARY` word stems in its files (a documentation folder's
+    silence counts; a short article's on the asker's own word, "money", does
+    not, even beside large folders in one collection), and most of the
+    question's words are the collection's (a question in another
+    language is left to retrieval). A noun that only qualifies
+    ("spreadsheet-friendly"), a verb ("went"), and a word the collection holds
+    inside a longer one do not count. Needs the verifier's parse (spaCy's,
+    loaded only for a question with a word the collection lacks)."""
+    things_named = getattr(verifier, "things_named", None)
+    words = sorted(text.content_words(q.focus))
+    if things_named is None or not words:
+        return []
+    absent = set(unused(words))
+    if not absent or len(absent) * 2 > len(words):
+        return []
+    folders = {os.path.dirname(h.chunk.source) for h in hits}
+    if not folders or min(map(vocabulary, folders)) < SILENCE_VOCABULARY:
+        return []
+    return list(dict.fromkeys(w for w, s in things_named(q.focus) if s in absent))
 
 
 def releases(q: Question) -> list[str]:
@@ -409,15 +443,18 @@ def answer(
     on_token: Callable[[str], None] | None = None,
     prompt_sentences: int = 6,
     find_more: FindMore | None = None,
+    unused: Unused | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> Answer:
     a, hits = _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
-                      temperature, on_token, prompt_sentences, find_more)
+                      temperature, on_token, prompt_sentences, find_more, unused, vocabulary)
     a.retrieved = list(hits)
     return a
 
 
 def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens, temperature,
-            on_token, prompt_sentences, find_more) -> tuple[Answer, list[Hit]]:
+            on_token, prompt_sentences, find_more, unused=None,
+            vocabulary=None) -> tuple[Answer, list[Hit]]:
     timings: dict[str, float] = {}
     if not hits:
         return refusal(q, hits, "the index holds no passages to search"), hits
@@ -445,6 +482,11 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     if missing:
         return refusal(q, hits, "the documents never mention "
                        + ", ".join(f"'{m}'" for m in missing)), hits
+    if policy.question_gates and unused is not None and vocabulary is not None:
+        unnamed = unnamed_things(q, hits, unused, vocabulary, verifier)
+        if unnamed:
+            return refusal(q, hits, "the documents never mention "
+                           + ", ".join(f"'{m}'" for m in unnamed)), hits
     scoped = [v[1] for t in asked.terms if t not in q.terms and (v := text.versioned(t))]
     if q.kind == "date" and scoped:
         dated = release_date(q, hits, scoped[0])

@@ -274,7 +274,8 @@ class Engine:
                              self.verifier, answering.POLICIES[policy_name(s)],
                              s.min_relevance, s.max_tokens, s.temperature, on_token,
                              s.prompt_sentences,
-                             find_more=lambda terms: retriever.containing(terms, query, k))
+                             find_more=lambda terms: retriever.containing(terms, query, k),
+                             unused=retriever.unused, vocabulary=retriever.vocabulary)
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a

@@ -178,6 +178,13 @@ def kept_lines(folder: Path, keep: np.ndarray) -> Iterable[bytes]:
                 yield line
 
 
+def row_sources(folder: Path) -> list[str]:
+    """The source of each row of a version, in row order (the rows' other
+    arrays are not read)."""
+    with np.load(folder / ROWS, allow_pickle=False) as z:
+        return z["sources"].tolist()
+
+
 def sources(rows: Rows) -> dict[str, tuple[set[str], list[str]]]:
     """{source: (its chunks' file hashes, its chunk ids)} from the rows."""
     out: dict[str, tuple[set[str], list[str]]] = {}

@@ -74,6 +74,7 @@ class HybridRetriever:
         self.size = collection.count()
         self._stemmer = None
         self._indexed: set[str] | None = None
+        self._vocabularies: dict[str, int] = {}  # folder -> word stems its files use
 
     def _last_consistent(self) -> set[str] | None:
         """While an ingest writes, the ids of the last consistent state (those the
@@ -146,6 +147,45 @@ class HybridRetriever:
         cosine = {cid: float(qvec @ vec) for cid, vec in zip(got["ids"], got["embeddings"])}
         return [Hit(chunk=c, score=0.0, similarity=cosine[c.id])
                 for c in best if c.id in cosine]  # not gone from Chroma since
+
+    def unused(self, stems: list[str]) -> list[str]:
+        """The word stems ("encrypt", as the keyword index's Snowball stemmer
+        writes them) that no passage of the collection uses, not even inside a
+        longer word ("calendar" of "icalendar")."""
+        vocab = self.bm25.vocab_dict if self.bm25 is not None else {}
+        absent = [s for s in stems if s not in vocab]
+        if absent:
+            words = [w for w in vocab if w]
+            absent = [s for s in absent if not any(s in w for w in words)]
+        return absent
+
+    def vocabulary(self, folder: str) -> int:
+        """How many word stems the files of one folder use together (a
+        documentation folder, where one of its pages uses few), from the keyword
+        index's term counts; 0 when they cannot be read."""
+        if folder not in self._vocabularies:
+            self._vocabularies[folder] = self._folder_vocabulary(folder)
+        return self._vocabularies[folder]
+
+    def _folder_vocabulary(self, folder: str) -> int:
+        import os
+
+        import numpy as np
+
+        version = getattr(self.bm25, "version_dir", None)
+        if version is None:
+            return 0
+        try:
+            sources = keyword_index.row_sources(version)
+        except (OSError, KeyError, ValueError):
+            return 0
+        scores = self.bm25.scores
+        indptr, indices = np.asarray(scores["indptr"]), np.asarray(scores["indices"])
+        if len(sources) != int(scores.get("num_docs", -1)):
+            return 0
+        rows = np.fromiter((os.path.dirname(s) == folder for s in sources), bool, len(sources))
+        terms = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))  # the term of each count
+        return int(np.unique(terms[rows[indices]]).size)
 
     def _unsearchable(self, terms: list[str]) -> list[str]:
         """The terms of which the keyword index keeps no token."""

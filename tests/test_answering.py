@@ -4,6 +4,8 @@ The passages are invented here, not the seed article: the rules are general."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import answering, question, ranking, text, verify
@@ -676,6 +678,61 @@ def test_a_release_the_changelog_gives_under_its_version_title_is_answered_from_
     assert "export_table()" in a.text, a.text
     a = eng.ask("What changed in Osprey 3.1?")  # a release the changelog does not give
     assert a.mode == "refused" and "'Osprey 3.1'" in a.note, a.note
+
+
+def test_a_thing_the_whole_collection_never_names_is_refused_as_never_mentioned(engine):
+    # The collection's vocabulary is scripted (the museum passage's words) and
+    # the parse is spaCy's: only a noun that names a thing counts, only where
+    # the passages' folder is large enough for its silence to be evidence.
+    held = {text.stem(w) for w in re.findall(r"[a-z]+", MUSEUM.lower())}
+    roles = verify.RoleVerifier()
+
+    def ask(q: str, size: int = 5000, verifier=roles):
+        return answering.answer(question.analyse(q), _hits(MUSEUM), SilentLLM(), engine.embedder,
+                                verifier, answering.POLICIES["strict"], 0.25, 60, 0.0,
+                                unused=lambda stems: [s for s in stems if s not in held],
+                                vocabulary=lambda folder: size)
+
+    a = ask("Which encryption does the council use for the museum's renovation records?")
+    assert a.mode == "refused" and "'encryption'" in a.note and "never mention" in a.note, a.note
+    assert "'records'" in a.note  # every noun it lacks, as the question writes it
+    for kept in (ask("Which encryption does the council use for the museum's renovation?", size=500),
+                 ask("Which encryption does the council use for the museum's renovation?",
+                     verifier=verify.LexicalVerifier()),  # no parse: no such refusal
+                 ask("How much went to the museum's renovation?"),  # "went" is a verb
+                 ask("How much is the council spending on the museum?"),
+                 ask("¿Cuánto gasta el consejo en el museo?")):  # most words are not the collection's
+        assert "never mention" not in kept.note, kept.note
+    assert "spreadsheet" not in [w for w, _ in roles.things_named(
+        "Which link gives me a spreadsheet-friendly file?")]
+    assert ("two-factor", "factor") in roles.things_named("How do I turn on two-factor logins?")
+
+
+def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
+    # Four real READMEs of one folder (about 2,900 word stems) and the seed
+    # article in another, in a real index: a question about a thing none of
+    # them names is refused naming it, without a draft; the short article's
+    # silence on the asker's own word ("money") is no such evidence.
+    import os
+    from pathlib import Path
+
+    from app.engine import Engine
+    from app.settings import Settings
+
+    root = Path(__file__).resolve().parents[1]
+    readmes = root / "eval" / "corpora" / "pkg_readmes"
+    eng = Engine(Settings(index_dir=Path("index")))
+    assert eng.ingest([readmes / f for f in ("tqdm.rst", "charset-normalizer.md", "orjson.md",
+                                             "tabulate.md")] + [root / "seeds"]).ok
+    a = eng.ask("Which font does tqdm draw its progress bars with?")
+    assert a.mode == "refused" and "'font'" in a.note, a.note
+    assert "generate" not in a.timings
+    folders = {os.path.dirname(h.chunk.source) for h in a.retrieved}
+    assert all(eng.retriever.vocabulary(f) >= answering.SILENCE_VOCABULARY for f in folders)
+    a = eng.ask("Which function does tabulate offer for pretty-printing tables?")
+    assert "never mention" not in a.note, a.note
+    a = eng.ask("How much money is Amazon putting into OpenAI?")
+    assert "never mention" not in a.note, a.note
 
 
 def test_a_question_in_another_language_never_names_a_fragment_of_itself(engine):
