@@ -50,14 +50,16 @@ class Question:
 def specific_terms(question: str) -> list[str]:
     """Names, acronyms, figures and versioned names ("Python 3.8") a question
     asks about. The first word of each of its sentences counts only when it is
-    an acronym or CamelCase: a capital there is grammar ("Describe", "Provide",
-    "Besides"), not a name."""
+    an acronym or CamelCase, or a dotted version follows it ("Datasette 0.48:
+    when …?"): a capital there is grammar ("Describe", "Provide", "Besides"),
+    not a name."""
     terms: list[str] = []
     for sentence in text.split_sentences(question) or [question]:
         figures, names = text.facts(sentence)
         first = re.match(r"\W*([^\W\d_][\w'’-]*)", sentence)
         if first and names and names[0] == re.sub(r"['’]s?$", "", first.group(1)).split("-")[0]:
-            if sum(c.isupper() for c in names[0]) < 2:
+            if sum(c.isupper() for c in names[0]) < 2 and not text.opening_release(
+                    sentence, names[0]):
                 names = names[1:]
         # a number right after a name is that name's version or model ("Python 2",
         # "SQLite 3.46"): looked for together, since "2" alone is in any document

@@ -250,6 +250,17 @@ def versioned_names(sentence: str, names: list[str]) -> list[str]:
     return out
 
 
+def opening_release(sentence: str, word: str) -> str | None:
+    """The release a sentence opens with ("Datasette 0.48" of "Datasette 0.48:
+    when did it come out?"): its first word followed at once by a dotted
+    version. A capital there is otherwise grammar, and so is a grammar word
+    before a number ("Since 1.2 …", "Version 2.0 …"); None for those."""
+    if word.lower() in _STOP | _VERSION_WORDS:
+        return None
+    return next((v for v in versioned_names(sentence, [word])
+                 if v.split(" ", 1)[0] == word and versioned(v)), None)
+
+
 _VERSION_WORDS = frozenset({"version", "versions", "release", "releases", "since", "until", "upgrade"})
 _UNMISTAKABLE_VERSION = r"\d+(?:\.\d+){2,}(?:(?:a|b|rc)\d+)?|\d+(?:\.\d+)+(?:a|b|rc)\d+"
 
@@ -506,9 +517,11 @@ def question_kind(question: str) -> str | None:
             m.group(1) in TIME_UNITS | SIZE_UNITS and len(m.group(1)) > 1
             for m in re.finditer(r"\bin ([a-z]+)\s*(?:[,?]|$)", q)):
         return "figure"
-    # who/when/where open the question (after "and", "so"...); inside it they
-    # are conjunctions or relative pronouns ("issues to weigh when deploying").
-    opening = r"^\W*(?:(?:and|so|then|but|also)\W+)?"
+    # who/when/where open the question (after "and", "so"..., or after what it
+    # is about and a colon: "Datasette 0.56: when did it come out?"); inside it
+    # they are conjunctions or relative pronouns ("issues to weigh when deploying").
+    opening = (r"^(?:(?![^:?]*\b(?:how|what|which|who|whom|whose|when|where|why)\b)[^:?]{1,80}:\s+)?"
+               r"\W*(?:(?:and|so|then|but|also)\W+)?")
     # "When did/was/will …?" asks for a date. "When is the hook called?", "When
     # does it fire?", "When can it fail?" as often ask for a condition ("when a new
     # connection is created"), which is no particular kind of fact.

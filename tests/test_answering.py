@@ -94,8 +94,14 @@ def test_measure_and_focus_are_read_from_the_question():
                         ("Which column holds the date of each row?", None),
                         ("When is the prepare_connection hook called?", None),
                         ("When does the startup hook fire?", None),
-                        ("And when can the limit fail to apply?", None)]:
+                        ("And when can the limit fail to apply?", None),
+                        ("Osprey 2.4: when did it come out?", "date"),  # asked after a colon
+                        ("How do I use it: when deploying?", None)]:
         assert question.analyse(asked).kind == kind, asked
+    # a release the question opens with is a name; a grammar word before a number is not
+    assert question.analyse("Osprey 2.4: when did it come out?").terms == ("Osprey 2.4", "Osprey")
+    assert question.analyse("Version 2.0 added what?").terms == ("2.0",)
+    assert question.analyse("Describe 2 ways to open it").terms == ("2",)
     # "Which X …?" asks for something the question does not name, after any preposition
     assert question.analyse("Under which URL path are a plugin's assets served?").wants_thing
 
@@ -668,6 +674,8 @@ def test_a_release_the_changelog_gives_under_its_version_title_is_answered_from_
     assert a.citations[0].quote in a.citations[0].chunk.text
     a = eng.ask("When did Osprey 2.11rc1 come out?")
     assert a.mode == "extractive" and "2025-12-01" in a.text, a.text
+    a = eng.ask("Osprey 2.4: when did it come out?")  # the release opens the question
+    assert a.mode == "extractive" and "2.4 (2025-05-14)" in a.text, a.text
     a = eng.ask("When was Osprey 1.9 released?")
     assert a.mode == "refused", a.text
     assert question.analyse("When was charset-normalizer 3.3.0 released?").terms == (
