@@ -319,15 +319,17 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
                   question=q.text, query=q.query, note=note)
 
 
-def release_date(q: Question, hits: list[Hit], version: str) -> Answer | None:
+def release_date(q: Question, hits: list[Hit], release: str) -> Answer | None:
     """The date of a release the passages were cut to (`release_scope`), as its
-    own title gives it ("0.51 (2020-10-31)", not "0.51.1 (…)"), quoted; None
-    when no title gives one."""
+    own title gives it ("0.51 (2020-10-31)", not "0.51.1 (…)"), quoted, for a
+    question about when it came out (`text.asks_release_date`); None when no
+    title gives one."""
+    version = text.versioned(release)[1]
     for n, h in enumerate(hits, 1):
         line = h.chunk.text.split("\n", 1)[0]
         title = text.title_at(line)
         if title and text.release_spans(line, "", version, exact=True) and text.gives_kind(
-                title, "date"):
+                title, "date") and text.asks_release_date(q.focus, release, h.chunk.title):
             return Answer(text=quotes_text([(n, title, h.chunk.title)]),
                           citations=[Citation(n=n, chunk=h.chunk, quote=title,
                                               score=round(h.similarity, 4))],
@@ -487,7 +489,9 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         if unnamed:
             return refusal(q, hits, "the documents never mention "
                            + ", ".join(f"'{m}'" for m in unnamed)), hits
-    scoped = [v[1] for t in asked.terms if t not in q.terms and (v := text.versioned(t))]
+    scoped = [t for t in asked.terms if t not in q.terms and text.versioned(t)]
+    # the title's date is the release's: it answers when the release came out,
+    # not when something else in its life happened ("When did support for … end?")
     if q.kind == "date" and scoped:
         dated = release_date(q, hits, scoped[0])
         if dated is not None:

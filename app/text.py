@@ -261,6 +261,23 @@ def opening_release(sentence: str, word: str) -> str | None:
                  if v.split(" ", 1)[0] == word and versioned(v)), None)
 
 
+# the words in which a question asks when a release came out
+_RELEASE_EVENT = frozenset("""release released releases come came comes out ship shipped ships
+    shipping publish published publication launch launched available availability become
+    became date dates day year""".split())
+
+
+def asks_release_date(question: str, release: str, source_title: str = "") -> bool:
+    """Whether a date question about a release ("Datasette 0.40") asks when it
+    came out ("When was … released?", "… come out", "What day did … ship?"):
+    besides the release and the document that gives it (`source_title`, "the
+    changelog"), it names nothing but its coming out. "When did security
+    support for … end?" and "the end-of-life date of …" ask for the date of
+    something else in the release's life, which its title's date is not."""
+    rest = content_words(question.replace(release, " ")) - content_words(release)
+    return not rest - content_words(source_title) - {stem(w) for w in _RELEASE_EVENT}
+
+
 _VERSION_WORDS = frozenset({"version", "versions", "release", "releases", "since", "until", "upgrade"})
 _UNMISTAKABLE_VERSION = r"\d+(?:\.\d+){2,}(?:(?:a|b|rc)\d+)?|\d+(?:\.\d+)+(?:a|b|rc)\d+"
 

@@ -676,6 +676,14 @@ def test_a_release_the_changelog_gives_under_its_version_title_is_answered_from_
     assert a.mode == "extractive" and "2025-12-01" in a.text, a.text
     a = eng.ask("Osprey 2.4: when did it come out?")  # the release opens the question
     assert a.mode == "extractive" and "2.4 (2025-05-14)" in a.text, a.text
+    for asked in ("What day did Osprey 2.4 ship?",  # the document that gives it may be named
+                  "What release date does the changelog give for Osprey 2.4?"):
+        a = eng.ask(asked)
+        assert "2.4 (2025-05-14)" in a.text, (asked, a.text)
+    for other in ("When did security support for Osprey 2.4 end?",  # another event than
+                  "What is the end-of-life date of Osprey 2.4?"):  # its coming out
+        a = eng.ask(other)
+        assert "2025-05-14" not in a.text, (other, a.text)
     a = eng.ask("When was Osprey 1.9 released?")
     assert a.mode == "refused", a.text
     assert question.analyse("When was charset-normalizer 3.3.0 released?").terms == (
