@@ -75,6 +75,7 @@ class HybridRetriever:
         self._stemmer = None
         self._indexed: set[str] | None = None
         self._vocabularies: dict[str, int] = {}  # folder -> word stems its files use
+        self._counts: tuple | None = None  # (folder of each row, row and term of each count)
 
     def _last_consistent(self) -> set[str] | None:
         """While an ingest writes, the ids of the last consistent state (those the
@@ -168,24 +169,36 @@ class HybridRetriever:
         return self._vocabularies[folder]
 
     def _folder_vocabulary(self, folder: str) -> int:
+        import numpy as np
+
+        if self._counts is None:
+            self._counts = self._read_counts()
+        if not self._counts:
+            return 0
+        folders, rows, terms = self._counts
+        return int(np.unique(terms[(folders == folder)[rows]]).size)
+
+    def _read_counts(self) -> tuple:
+        """The folder of each row of the keyword index (from its rows file) and
+        the row and term of each of its counts, read once; () when unreadable."""
         import os
 
         import numpy as np
 
         version = getattr(self.bm25, "version_dir", None)
         if version is None:
-            return 0
+            return ()
         try:
             sources = keyword_index.row_sources(version)
         except (OSError, KeyError, ValueError):
-            return 0
+            return ()
         scores = self.bm25.scores
-        indptr, indices = np.asarray(scores["indptr"]), np.asarray(scores["indices"])
         if len(sources) != int(scores.get("num_docs", -1)):
-            return 0
-        rows = np.fromiter((os.path.dirname(s) == folder for s in sources), bool, len(sources))
+            return ()
+        indptr = np.asarray(scores["indptr"])
+        folders = np.asarray([os.path.dirname(s) for s in sources])
         terms = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))  # the term of each count
-        return int(np.unique(terms[rows[indices]]).size)
+        return folders, np.asarray(scores["indices"]), terms
 
     def _unsearchable(self, terms: list[str]) -> list[str]:
         """The terms of which the keyword index keeps no token."""
