@@ -35,6 +35,7 @@ class Question:
     words: frozenset[str] = field(default_factory=frozenset)  # content-word stems
     quotes_amount: bool = False  # it quotes an amount ("of the $25 billion")
     wants_thing: bool = False  # "Which option …?": the answer must name something new
+    wants_code: bool = False  # "Which option …?", "How do I …?": something to type (no other kind)
 
     @property
     def follow_up(self) -> bool:
@@ -90,4 +91,5 @@ def analyse(question: str, query: str | None = None) -> Question:
         words=frozenset(text.content_words(asks)),
         quotes_amount=bool(text.amounts(question)),
         wants_thing=text.asks_for_thing(asks),
+        wants_code=kind is None and text.asks_for_code(asks),
     )

@@ -7,7 +7,9 @@ sentence). `SentenceRanker` is today's one implementation: cosine similarity
 from MiniLM (the mean of the sentence's alone and under its section's title),
 plus the IDF-weighted share of the question's content words a
 sentence holds (with the sentence before it, which often names what "it"
-refers to), plus a bonus when it gives the kind of fact asked for. A
+refers to), plus a bonus when it gives the kind of fact asked for (or,
+for a question that asks for something to type, "Which option …?", "How do
+I …?", when it gives code: `text.gives_code`). A
 cross-encoder would be another implementation of the same protocol.
 
 A sentence that holds a paper's own reference marks ("[3]") is cut at them
@@ -133,6 +135,8 @@ class SentenceRanker:
         # a heading, nor orders to whoever answers, nor too short to be a sentence
         # ("---"), nor holds a paper's reference marks (read as citations in a quote)
         self.preceding: dict[tuple[int, str], str] = {}
+        # (n, sentence) of the lines a sentence ending in a colon introduces (a command)
+        self.introduced: set[tuple[int, str]] = set()
         seen: dict[str, int] = {}  # sentence -> the chunk it was first found in
         for n, h in enumerate(hits, start=1):
             prev, heading = "", h.chunk.section
@@ -162,6 +166,8 @@ class SentenceRanker:
                         # the section's title scopes every sentence under it
                         self.cands.append((n, piece, f"{heading} {prev} {piece}"))
                         last = (n, piece)
+                        if prev.rstrip().endswith(":") and not text.is_heading(prev):
+                            self.introduced.add((n, piece))
                         if heading:
                             self.headings[(n, piece)] = heading
                         if (before and piece == sent and is_candidate(before)
@@ -196,12 +202,26 @@ class SentenceRanker:
             self.sims = self.sims - plain @ vecs[2]
         self._ranked: list[tuple[float, int, str]] | None = None
 
-    def _score(self, sim: float, sentence: str, context: str) -> float:
+    def _score(self, sim: float, sentence: str, context: str, code: bool = False) -> float:
         total = sum(self.idf.values())
         words = text.content_words(context)
         lexical = sum(w for t, w in self.idf.items() if t in words) / total if total else 0.0
-        typed = TYPE_BONUS if self.kind and text.gives_kind(sentence, self.kind, self.question.focus) else 0.0
+        typed = TYPE_BONUS if self.kind and text.gives_kind(
+            sentence, self.kind, self.question.focus) or code else 0.0
         return float(sim) + LEXICAL_WEIGHT * lexical + typed
+
+    def gives_code(self, n: int, sentence: str) -> bool:
+        """For a question that asks for something to type, whether a candidate
+        gives code: itself, in the line its colon
+        introduces, or as such a line ("brew install datasette" after "… run
+        this command in your terminal:")."""
+        if not self.question.wants_code:
+            return False
+        after = self.following.get((n, sentence), "")
+        example = after if sentence.rstrip().endswith(":") and not text.is_heading(after) else ""
+        if (n, sentence) in self.introduced:
+            example = sentence
+        return text.gives_code(sentence, example)
 
     def own_lexical(self, sentence: str, besides: frozenset[str] = frozenset()) -> float:
         """IDF-weighted share of the question's words in the sentence itself
@@ -219,8 +239,8 @@ class SentenceRanker:
             pairs = list(zip(self.sims, self.cands))
             if self.measure and any(text.mentions(c, self.measure) for _, (_, _, c) in pairs):
                 pairs = [p for p in pairs if text.mentions(p[1][2], self.measure)]
-            self._ranked = sorted(((self._score(sim, s, c), n, s) for sim, (n, s, c) in pairs),
-                                  reverse=True)
+            self._ranked = sorted(((self._score(sim, s, c, self.gives_code(n, s)), n, s)
+                                   for sim, (n, s, c) in pairs), reverse=True)
         return self._ranked
 
     def passages(self, n_hits: int, budget: int, max_chars: int = PROMPT_CHARS) -> list[str]:
@@ -256,4 +276,5 @@ class SentenceRanker:
 
     def score_text(self, draft: str) -> float:
         plain = text.strip_citations(draft)
-        return self._score(float(self.embedder.embed([plain])[0] @ self.qvec), plain, plain)
+        code = self.question.wants_code and text.gives_code(plain)
+        return self._score(float(self.embedder.embed([plain])[0] @ self.qvec), plain, plain, code)

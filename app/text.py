@@ -570,6 +570,59 @@ def asks_for_thing(question: str) -> bool:
     return bool(_THING.match(question))
 
 
+# What a reader types: a question for one of these, or for how to do something,
+# is answered in documentation by a command, an option or a call, not by prose
+# about it ("How do I speed up startup?" by "datasette -i data.db --inspect-file=…").
+CODE_NOUNS = ("option|flag|switch|parameter|param|argument|arg|setting|command|subcommand|"
+              "variable|key|keyword|endpoint|url|path|route|function|method|hook|header|"
+              "decorator|class|module|attribute|property|field|constant|directive")
+_ASKS_CODE = re.compile(
+    rf"\b(?:which|what)\s+(?:[\w./-]+\s+){{0,3}}?(?:{CODE_NOUNS})s?\b"
+    r"|^\W*(?:(?:and|so|then|but|also)\W+)?how\s+(?:do|can|could|should|would|might|must)\s+"
+    r"(?:i|you|we|one)\b|^\W*how to\b"
+    r"|^\W*what\s+(?:do|should|can|must)\s+(?:i|you|we)\s+(?:type|run|pass|add|set|use|call|put|"
+    r"write|give|enter)\b", re.I)
+# code in prose: an argument or setting given a value (showindex="always"), a call
+# (init(…)), a dotted name (orjson.OPT_SORT_KEYS), an option; a shell or REPL line; the term a
+# reference list defines ("leave: If [default: True], keeps …")
+_CODE_TOKEN = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)(?:=(?!=)|\()"
+                         r"|(?<![\w/])([a-z_]\w*(?:\.[A-Za-z_]\w*)+)"
+                         r"|(?<![\w-])(--?[A-Za-z][\w-]*)")  # "-e/--expires-after"
+_CODE_LINE = re.compile(r"^\s*(?:\$|>>>)\s*(\S+)|^\W{0,2}([a-z_][^\s:]*):\s")
+
+
+def asks_for_code(question: str) -> bool:
+    """Whether a question asks for something to type: "Which option …?", "What
+    command …?", "How do I …?"."""
+    return bool(_ASKS_CODE.search(question))
+
+
+def code_names(sentence: str) -> list[str]:
+    """The code a sentence gives: code names (`identifiers`), arguments, calls,
+    dotted names, the command of a shell or REPL line, a reference list's term."""
+    found = identifiers(sentence)
+    for m in _CODE_TOKEN.finditer(sentence):
+        name = m.group(1) or m.group(2) or m.group(3)
+        if len(name) > 3 or not m.group(2):  # "e.g" and "i.e" are not code
+            found.append(name)
+    line = _CODE_LINE.match(sentence)
+    if line:
+        found.append(line.group(1) or line.group(2))
+    return found
+
+
+def gives_code(sentence: str, example: str = "") -> bool:
+    """Whether a sentence gives code, itself or in the `example` line it
+    introduces (after its colon): a command the reader types ("You can also use
+    the datasette plugins command:" + "datasette plugins"). The code may be what
+    the question names: "Which parameter sets the colour?" is answered by
+    "colour: Bar colour …", "How do I install it using pip?" by "pip install …"."""
+    if code_names(sentence):
+        return True
+    return bool(example) and not re.search(r"[.!?]\W*$", example) and len(example) <= 160 \
+        and bool(re.search(r"[A-Za-z_]", example))
+
+
 def adds_fact(answer: str, question: str) -> bool:
     """Whether an answer holds a figure or name (code names included) that the
     question does not."""

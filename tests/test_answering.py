@@ -162,6 +162,52 @@ def test_sentence_holding_the_questions_distinctive_words_is_quoted(engine):
             assert part in AIRLINE
 
 
+OSPREY_STARTUP = (
+    "Starting the server can take a while on large databases, because Osprey counts the rows "
+    "of every table. If your database files never change, you can count the rows once, keep "
+    "the counts in a file and make every later start faster. Then point the server at that file "
+    "to skip counting the rows and start faster:\n\nosprey serve data.db --counts-file=counts.json\n\n"
+    "The counts are then read instead of computed.")
+OSPREY_EXPORT = (
+    "Every table can be exported as CSV from its page. Download file: instead of displaying "
+    "the CSV export in your browser, this makes your browser download it as a file.\n\n"
+    "?_save=on: Sends the CSV with a header that tells the browser to store it.")
+
+
+def test_a_question_for_something_to_type_is_answered_by_the_code(engine):
+    # MiniLM ranks the prose about the idea first ("count the rows once … make every
+    # later start faster", "save the file … instead of displaying it"); the question asks
+    # what to type, and the sentence that gives it is quoted (with the line its colon
+    # introduces).
+    a = _ask(engine, "How do I make Osprey start faster when my database never changes?",
+             OSPREY_STARTUP)
+    assert a.mode == "extractive" and "--counts-file=counts.json" in a.text
+    a = _ask(engine, "Which query string parameter makes the CSV export download as a file "
+                     "instead of displaying it?", OSPREY_EXPORT)
+    assert a.mode == "extractive" and "?_save=on" in a.text
+    # a question that does not ask what to type is still answered by the prose
+    a = _ask(engine, "Why can starting Osprey take a while?", OSPREY_STARTUP)
+    assert "counts the rows of every table" in a.text and "--counts-file" not in a.text
+    for asked, wants in [("Which option opens a file read-only?", True),
+                         ("What environment variable holds the secret?", True),
+                         ("How do I hide a column?", True), ("And how can I install it?", True),
+                         ("What should I pass to decode() for speed?", True),
+                         ("How does the cache work?", False), ("Which company made it?", False),
+                         ("How many options are there?", False),  # a figure question
+                         ("How to list the tables?", True),
+                         ("Which file tells the host how to run it?", False)]:  # a clause
+        assert question.analyse(asked).wants_code is wants, asked
+    for sentence, example, gives in [
+            ("Use the --cors option.", "", True), ("pass showindex=True to tabulate().", "", True),
+            ("leave: If True, keeps the bar.", "", True), ("$ osprey serve", "", True),
+            ("Set -e/--expires-after in seconds.", "", True),
+            ("Run it like this:", "osprey serve data.db", True),
+            ("The cache is fast, e.g. for reads.", "", False),
+            ("Run it like this:", "It then starts.", False),  # prose after the colon
+            ("Use the hide option, a well-known one.", "", False)]:
+        assert text.gives_code(sentence, example) is gives, sentence
+
+
 def test_question_quoting_the_documents_amount_is_on_topic(engine):
     # Retrieval found nothing close (similarity 0.1) and no question word matches,
     # but the question quotes the passage's own "$25 billion".
