@@ -78,6 +78,9 @@ Unused = Callable[[list[str]], list[str]]  # word stems -> those no passage of t
 Vocabulary = Callable[[str], int]  # folder -> how many word stems its files use together
 SILENCE_VOCABULARY = 2000  # files that use fewer are too few for their silence to count
 Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
+Rarity = Callable[[list[str]], dict[str, float]]  # word stems -> IDF over the collection's passages
+MIN_QUOTE_COVERAGE = 0.25  # the quotes must hold this share of the question's words, by rarity
+WORD_MATCH = 0.5  # MiniLM cosine at which a word of the quote stands for a word of the question
 
 
 @dataclass(frozen=True)
@@ -128,10 +131,46 @@ def unnamed_things(q: Question, hits: list[Hit], unused: Unused, vocabulary: Voc
     absent = set(unused(words))
     if not absent or len(absent) * 2 > len(words):
         return []
-    folders = {os.path.dirname(h.chunk.source) for h in hits}
-    if not folders or min(map(vocabulary, folders)) < SILENCE_VOCABULARY:
+    if not _silence_counts(hits, vocabulary):
         return []
     return list(dict.fromkeys(w for w, s in things_named(q.focus) if s in absent))
+
+
+def quote_coverage(q: Question, quoted: str, rarity: Rarity,
+                   embedder: Embedder | None = None) -> tuple[float, list[str]]:
+    """The share of the question's content words that the quoted text holds,
+    each weighted by its rarity in the collection (a word most passages use,
+    "datasette", counts little), and the question's words it lacks. With an
+    embedder, a word the quote lacks counts as held when MiniLM puts one of the
+    quote's words close to it (`WORD_MATCH`: "forbid" and "restricting",
+    "visitors" and "users"): a question in words of its own is not refused."""
+    words = sorted(q.words)
+    weights = rarity(words)
+    held = text.content_words(quoted)
+    total = sum(weights.values())
+    if not total:
+        return 1.0, []
+    lacking = {w for w in words if w not in held}
+    named = [w for w in re.findall(r"[A-Za-z][\w'’-]*", q.focus) if text.content_words(w) & lacking]
+    named = list(dict.fromkeys(named))
+    if embedder is not None and named:
+        own = sorted({w.lower() for w in re.findall(r"[A-Za-z]{4,}", text.strip_citations(quoted))
+                      if text.content_words(w)})
+        if own:
+            vecs = embedder.embed(named + own)
+            close = (vecs[:len(named)] @ vecs[len(named):].T).max(axis=1) >= WORD_MATCH
+            matched = {s for w, c in zip(named, close) if c for s in text.content_words(w)}
+            held |= matched
+            named = [w for w, c in zip(named, close) if not c]
+    return sum(v for w, v in weights.items() if w in held) / total, named
+
+
+def _silence_counts(hits: list[Hit], vocabulary: Vocabulary | None) -> bool:
+    """Whether every folder the passages come from uses enough word stems in
+    its files for what they do not say to be evidence (`SILENCE_VOCABULARY`)."""
+    folders = {os.path.dirname(h.chunk.source) for h in hits}
+    return vocabulary is not None and bool(folders) and min(
+        map(vocabulary, folders)) >= SILENCE_VOCABULARY
 
 
 def releases(q: Question) -> list[str]:
@@ -380,13 +419,28 @@ def _opening_fails(opened: str, sources: list[str], verifier: Verifier, ranker: 
 
 
 def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
-                     policy: Policy) -> Answer:
+                     policy: Policy, rarity: Rarity | None = None,
+                     vocabulary: Vocabulary | None = None,
+                     embedder: Embedder | None = None) -> Answer:
     """The extractive answer, or a refusal when no sentence can be quoted, or
     (strict policy) when the quotes give no fact of the kind asked for: the
-    check a draft must pass holds for quotes too."""
+    check a draft must pass holds for quotes too. Under the strict policy a
+    question for no particular kind of fact is refused too when the quotes
+    hold less than `MIN_QUOTE_COVERAGE` of its words, weighted by rarity and
+    counting a word the quote puts in other words (`quote_coverage`) ("How
+    do I pause a tqdm bar with a keyboard shortcut?" answered by a sentence on
+    nested bars), where the passages' folders are large enough for their
+    silence to count (`_silence_counts`: a short article's is not) and the
+    question is not a follow-up (whose words the conversation holds)."""
     if not ranker.cands:
         return refusal(q, hits, "the passages hold no sentence to quote")
     a = extractive(q, hits, ranker, why)
+    if (policy.question_gates and rarity is not None and q.kind is None and not q.follow_up
+            and _silence_counts(hits, vocabulary)):
+        share, lacking = quote_coverage(q, a.text, rarity, embedder)
+        if share < MIN_QUOTE_COVERAGE:
+            return refusal(q, hits, "the sentences closest to it hold few of its words (none of "
+                           + ", ".join(f"'{w}'" for w in lacking) + ")")
     quoted = " ".join(c.quote for c in a.citations)
     if policy.question_gates and not text.gives_kind(quoted, q.kind, q.focus):
         return refusal(q, hits, f"the sentences that answer it best give no {q.kind}")
@@ -447,16 +501,18 @@ def answer(
     find_more: FindMore | None = None,
     unused: Unused | None = None,
     vocabulary: Vocabulary | None = None,
+    rarity: Rarity | None = None,
 ) -> Answer:
     a, hits = _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
-                      temperature, on_token, prompt_sentences, find_more, unused, vocabulary)
+                      temperature, on_token, prompt_sentences, find_more, unused, vocabulary,
+                      rarity)
     a.retrieved = list(hits)
     return a
 
 
 def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens, temperature,
             on_token, prompt_sentences, find_more, unused=None,
-            vocabulary=None) -> tuple[Answer, list[Hit]]:
+            vocabulary=None, rarity=None) -> tuple[Answer, list[Hit]]:
     timings: dict[str, float] = {}
     if not hits:
         return refusal(q, hits, "the index holds no passages to search"), hits
@@ -528,7 +584,8 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                     if abandoned:  # not shown whatever follows: stop the model there
                         break
     except ModelBusy as e:  # raised before any piece: quote rather than queue
-        a = _quote_or_refuse(q, hits, ranker, f"quoted without a model draft: {e}", policy)
+        a = _quote_or_refuse(q, hits, ranker, f"quoted without a model draft: {e}", policy,
+                             rarity, vocabulary, embedder)
         a.timings["generate"] = time.perf_counter() - t
         return a, hits
     finally:
@@ -540,7 +597,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     timings["tokens"] = float(len(pieces))
 
     if abandoned:  # nothing of it is shown, so nothing more of it is checked
-        a = _quote_or_refuse(q, hits, ranker, abandoned, policy)
+        a = _quote_or_refuse(q, hits, ranker, abandoned, policy, rarity, vocabulary, embedder)
         if a.mode == "extractive":
             a.dropped = [f"{draft} ({abandoned})"]
         a.timings.update(timings)
@@ -578,7 +635,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                    note="citation marks added by the verifier"
                    if any(v.attributed for v in result.kept) else "")
     else:
-        a = _quote_or_refuse(q, hits, ranker, why, policy)
+        a = _quote_or_refuse(q, hits, ranker, why, policy, rarity, vocabulary, embedder)
         if a.mode == "extractive":
             a.dropped = dropped
     a.timings.update(timings)

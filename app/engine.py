@@ -275,7 +275,8 @@ class Engine:
                              s.min_relevance, s.max_tokens, s.temperature, on_token,
                              s.prompt_sentences,
                              find_more=lambda terms: retriever.containing(terms, query, k),
-                             unused=retriever.unused, vocabulary=retriever.vocabulary)
+                             unused=retriever.unused, vocabulary=retriever.vocabulary,
+                             rarity=retriever.rarity)
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a

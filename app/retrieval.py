@@ -160,6 +160,23 @@ class HybridRetriever:
             absent = [s for s in absent if not any(s in w for w in words)]
         return absent
 
+    def rarity(self, stems: list[str]) -> dict[str, float]:
+        """Each word stem's inverse document frequency over the collection's
+        passages, log(1 + N / (1 + n)) with n the passages that use it (the
+        keyword index's counts); a stem no passage uses gets the highest."""
+        import math
+
+        vocab = self.bm25.vocab_dict if self.bm25 is not None else {}
+        scores = self.bm25.scores if self.bm25 is not None else {}
+        indptr = scores.get("indptr")
+        docs = int(scores.get("num_docs", 0) or 0)
+        out = {}
+        for s in stems:
+            t = vocab.get(s)
+            used = 0 if t is None or indptr is None else int(indptr[t + 1] - indptr[t])
+            out[s] = math.log(1 + docs / (1 + used))
+        return out
+
     def vocabulary(self, folder: str) -> int:
         """How many word stems the files of one folder use together (a
         documentation folder, where one of its pages uses few), from the keyword

@@ -208,6 +208,47 @@ def test_a_question_for_something_to_type_is_answered_by_the_code(engine):
         assert text.gives_code(sentence, example) is gives, sentence
 
 
+OSPREY_BARS = ("Osprey draws one progress bar per loop and supports nested bars. It prints "
+               "its bars to standard error by default, so that piped output stays clean. The "
+               "refresh rate of a bar can be lowered for slow terminals.")
+
+
+def test_quotes_that_hold_few_of_the_questions_words_are_refused_where_silence_counts(engine):
+    def ask(q, folder_stems=5000, policy="strict"):
+        return answering.answer(
+            question.analyse(q), _hits(OSPREY_BARS), SilentLLM(), engine.embedder,
+            verify.LexicalVerifier(), answering.POLICIES[policy], 0.25, 60, 0.0,
+            vocabulary=lambda folder: folder_stems,
+            rarity=lambda stems: {s: 0.2 if s == "osprey" else 1.0 for s in stems})
+
+    # the nearest sentence is about bars, not about pausing one from the keyboard
+    a = ask("How do I pause an Osprey bar with a keyboard shortcut?")
+    assert a.mode == "refused" and "'keyboard'" in a.text and "'shortcut'" in a.text
+    assert "'Osprey'" not in a.text  # a word the quote holds is not named
+    # a question the sentence answers, in words of its own, is quoted
+    a = ask("What does Osprey print its bars to by default?")
+    assert a.mode == "extractive" and "standard error" in a.text
+    # a short document's silence is no evidence, and the model policy has no such gate
+    assert ask("How do I pause an Osprey bar with a keyboard shortcut?", 300).mode == "extractive"
+    assert ask("How do I pause an Osprey bar with a keyboard shortcut?",
+               policy="model").mode != "refused"
+    # rare words weigh more: the quote holds the common words, not the rare one
+    q = question.analyse("Which bar does Osprey pause with a keyboard?")
+    share, lacking = answering.quote_coverage(
+        q, "Osprey draws one progress bar per loop.",
+        lambda stems: {s: 5.0 if s == "keyboard" else 1.0 for s in stems})
+    assert abs(share - 1 / 7) < 1e-9 and lacking == ["pause", "keyboard"]  # "bar" is too short
+    # a question in words of its own: a word of the quote that MiniLM puts close to one of
+    # the question's stands for it ("forbid" and "restricting", "visitors" and "users")
+    q = question.analyse("How do I forbid visitors from sorting a table?")
+    quote = "Use sortable_columns when restricting which columns users can order by."
+    plain, lacking = answering.quote_coverage(q, quote, lambda stems: {s: 1.0 for s in stems})
+    assert plain < answering.MIN_QUOTE_COVERAGE and "visitors" in lacking
+    share, lacking = answering.quote_coverage(q, quote, lambda stems: {s: 1.0 for s in stems},
+                                              engine.embedder)
+    assert share >= answering.MIN_QUOTE_COVERAGE and "visitors" not in lacking
+
+
 def test_question_quoting_the_documents_amount_is_on_topic(engine):
     # Retrieval found nothing close (similarity 0.1) and no question word matches,
     # but the question quotes the passage's own "$25 billion".
