@@ -153,7 +153,8 @@ def quote_coverage(q: Question, quoted: str, rarity: Rarity,
     lacking = {w for w in words if w not in held}
     named = [w for w in re.findall(r"[A-Za-z][\w'’-]*", q.focus) if text.content_words(w) & lacking]
     named = list(dict.fromkeys(named))
-    if embedder is not None and named:
+    share = sum(v for w, v in weights.items() if w in held) / total
+    if embedder is not None and named and share < MIN_QUOTE_COVERAGE:  # else it holds enough
         own = sorted({w.lower() for w in re.findall(r"[A-Za-z]{4,}", text.strip_citations(quoted))
                       if text.content_words(w)})
         if own:
@@ -162,7 +163,8 @@ def quote_coverage(q: Question, quoted: str, rarity: Rarity,
             matched = {s for w, c in zip(named, close) if c for s in text.content_words(w)}
             held |= matched
             named = [w for w, c in zip(named, close) if not c]
-    return sum(v for w, v in weights.items() if w in held) / total, named
+            share = sum(v for w, v in weights.items() if w in held) / total
+    return share, named
 
 
 def _silence_counts(hits: list[Hit], vocabulary: Vocabulary | None) -> bool:
@@ -435,10 +437,10 @@ def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
     if not ranker.cands:
         return refusal(q, hits, "the passages hold no sentence to quote")
     a = extractive(q, hits, ranker, why)
-    if (policy.question_gates and rarity is not None and q.kind is None and not q.follow_up
-            and _silence_counts(hits, vocabulary)):
+    if policy.question_gates and rarity is not None and q.kind is None and not q.follow_up:
         share, lacking = quote_coverage(q, a.text, rarity, embedder)
-        if share < MIN_QUOTE_COVERAGE:
+        # the folders' vocabularies are counted (once per process) only when needed
+        if share < MIN_QUOTE_COVERAGE and _silence_counts(hits, vocabulary):
             return refusal(q, hits, "the sentences closest to it hold few of its words (none of "
                            + ", ".join(f"'{w}'" for w in lacking) + ")")
     quoted = " ".join(c.quote for c in a.citations)
