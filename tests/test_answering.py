@@ -815,7 +815,8 @@ def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     # Four real READMEs of one folder (about 2,900 word stems) and the seed
     # article in another, in a real index: a question about a thing none of
     # them names is refused naming it, without a draft; the short article's
-    # silence on the asker's own word ("money") is no such evidence.
+    # silence on the asker's own word ("money") is no such evidence. So is one
+    # whose nearest sentences hold few of its words.
     import os
     from pathlib import Path
 
@@ -836,6 +837,13 @@ def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     assert "never mention" not in a.note, a.note
     a = eng.ask("How much money is Amazon putting into OpenAI?")
     assert "never mention" not in a.note, a.note
+    # every noun of this one the READMEs use, but the sentences nearest to it hold few of
+    # its words, weighted by rarity in the real keyword index (the quote-coverage refusal)
+    a = eng.ask("How can I back up the tabulate settings to the cloud?")
+    assert a.mode == "refused" and "few of its words" in a.note and "'cloud'" in a.note, a.note
+    assert "'tabulate'" not in a.note
+    rarity = eng.retriever.rarity([text.stem("tabulate"), text.stem("cloud"), "zzzz"])
+    assert rarity[text.stem("tabulate")] < rarity[text.stem("cloud")] < rarity["zzzz"]
 
 
 def test_a_question_in_another_language_never_names_a_fragment_of_itself(engine):
