@@ -271,6 +271,30 @@ def eval_(ctx, dataset, llm, top_k, out, baseline, gates, limit, quick):
         click.echo("Gate passed: " + ", ".join(f"{k} {v:g}" for k, v in gate.items()))
 
 
+@cli.command(name="eval-drafts")
+@click.argument("drafts", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--verifier", type=click.Choice(["roles", "lexical"]), default="roles",
+              show_default=True, help="The verifier to put the drafts to.")
+def eval_drafts(drafts, verifier):
+    """Put the hand-labelled drafts of DRAFTS (eval/drafts/*.jsonl) to a
+    verifier: the share of faithful drafts it keeps whole and of wrong ones it
+    keeps nothing of."""
+    from app.evaluation import drafts as draft_eval
+    from app.verify import load_verifier
+
+    try:
+        cases = draft_eval.load(drafts)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="DRAFTS") from None
+    report = draft_eval.run(load_verifier(verifier), cases)
+    for c in report.errors():
+        why = report.reasons[c.id] or "kept"
+        click.echo(f"{c.id} ({'faithful' if c.faithful else 'wrong: ' + c.kind}): {c.draft} -> {why}")
+    n_ok = sum(c.faithful for c in cases)
+    click.echo(f"{drafts.name} ({verifier}): faithful drafts kept {report.share(True):.3f} "
+               f"of {n_ok}, wrong drafts rejected {report.share(False):.3f} of {len(cases) - n_ok}")
+
+
 @cli.command()
 @click.option("--host", help="Interface to listen on (default 127.0.0.1; others are an opt-in).")
 @click.option("--port", type=int, help="Port (default 7860).")

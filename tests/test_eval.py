@@ -241,3 +241,36 @@ def test_a_quote_may_hold_curly_quotes_and_marks_of_its_own():
     a = _answer(f"\u201c{src}\u201d [1]", {1: src})
     assert metrics.claims(a["text"]) == [(f"\u201c{src}\u201d", [1])]
     assert metrics.unsupported(a) == [] and metrics.citation_pairs(a) == (1, 1)
+
+
+# -- scripted drafts, labelled by hand, put to the verifiers -------------------------------
+
+DRAFT_SETS = sorted((ROOT / "eval" / "drafts").glob("*.jsonl"))
+
+
+def _shares(output: str) -> tuple[float, float]:
+    m = re.search(r"faithful drafts kept ([\d.]+) of \d+, wrong drafts rejected ([\d.]+)", output)
+    assert m, output
+    return float(m.group(1)), float(m.group(2))
+
+
+def test_the_role_verifier_on_the_frozen_draft_sets(tmp_path):
+    """`ragchat eval-drafts` on each hand-labelled set (eval/README.md): the role
+    verifier keeps most faithful drafts and rejects most wrong ones; the lexical
+    verifier, which reads words only, rejects none of the wrong ones, so the
+    measure can tell the two apart. The floors sit under the first-run figures."""
+    from app.evaluation import drafts
+
+    assert len(DRAFT_SETS) >= 2
+    for path in DRAFT_SETS:
+        cases = drafts.load(path)
+        assert any(c.faithful for c in cases) and any(not c.faithful for c in cases)
+        roles = run_cli("eval-drafts", str(path), cwd_dir=ROOT)
+        lexical = run_cli("eval-drafts", str(path), "--verifier", "lexical", cwd_dir=ROOT)
+        assert roles.returncode == 0 and lexical.returncode == 0, roles.stderr + lexical.stderr
+        kept, rejected = _shares(roles.stdout)
+        assert kept >= 0.7 and rejected >= 0.85, roles.stdout
+        assert _shares(lexical.stdout)[1] < 0.2, lexical.stdout
+    bad = _write(tmp_path / "bad.jsonl", [{"id": "x", "draft": "A [1].", "faithful": True}])
+    result = run_cli("eval-drafts", str(bad), cwd_dir=ROOT)
+    assert result.returncode != 0 and "bad.jsonl:1" in result.stderr and "sources" in result.stderr
