@@ -159,6 +159,12 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.75) -> Che
         else:
             cited_text = " ".join(norm[n - 1] for n in v.cites)
             figures, names = text.facts(sent)
+            # A capital that only opens the sentence is grammar when the cited text
+            # uses the word in lower case, in some form ("Disabling" for "disable").
+            opening = re.match(r"\W*([A-Z][a-z]+)\b", text.strip_citations(sent))
+            if opening and opening.group(1) in names and text.stem(opening.group(1).lower()) in {
+                    text.stem(w) for w in re.findall(r"\b[a-z]+\b", cited_text)}:
+                names = [n for n in names if n != opening.group(1)]
             v.missing = [f for f in figures if not text.occurs(f, cited_text)]
             v.missing += [n for n in names if not text.occurs(n, cited_text)]
             v.missing += [w for w, d in text.counts(text.strip_citations(sent))
@@ -306,8 +312,157 @@ def _dangling(doc) -> bool:
     if doc.text.rstrip().endswith(":"):
         return True
     words = [t for t in doc if not t.is_punct and not t.is_space]
+    if words and words[-1].pos_ == "ADP" and any(t.tag_ in ("WDT", "WP", "WP$", "WRB") for t in doc):
+        return False  # a preposition a relative clause leaves at its end ("which … apply to")
     return bool(words) and words[-1].pos_ in ("AUX", "ADP", "DET", "CCONJ", "SCONJ") and words[-1].dep_ != "prt"
 
+
+# -- what the claim's verbs do to its nouns ------------------------------------------------
+
+# A noun's role with a verb: its subject (a passive's agent too), its object (a
+# passive's subject too), a preposition's object ("into the URL"), or, in the
+# source, a tie whose role the parse leaves open.
+_SUBJ, _OBJ, _PREP, _ANY = "subject", "object", "prep", "any"
+_MATCHES = {_SUBJ: {_SUBJ, _ANY}, _OBJ: {_OBJ, _ANY}, _PREP: {_SUBJ, _OBJ, _PREP, _ANY}}
+_NOT_CHECKED_VERBS = frozenset({"be", "have", "do", "become", "get", "make", "let", "use"})
+_COMPLETES = ("xcomp", "advcl", "pcomp", "conj", "ccomp")
+
+
+def _nouns(tok) -> list:
+    """A noun and the nouns joined to it by "and"/"or" ("browsers and proxies");
+    a word the tagger calls an adjective counts where it stands as a noun
+    ("the environment variable" as an object)."""
+    out, todo = [], [tok]
+    while todo:
+        t = todo.pop()
+        if t.pos_ in ("NOUN", "PROPN", "ADJ", "X"):
+            out.append(t)
+        todo.extend(c for c in t.children if c.dep_ == "conj")
+    return out
+
+
+def _joined(tok) -> list:
+    """A word and the words joined to it by "and"/"or"."""
+    out, todo = [], [tok]
+    while todo:
+        t = todo.pop()
+        out.append(t)
+        todo.extend(c for c in t.children if c.dep_ == "conj")
+    return out
+
+
+def _arguments(verb) -> list[tuple[str, object]]:
+    """(role, noun) for the nouns a verb governs itself."""
+    out = []
+    for c in verb.children:
+        if c.dep_ in ("nsubj", "csubj"):
+            out += [(_SUBJ, n) for n in _nouns(c)]
+        elif c.dep_ in ("nsubjpass", "dobj", "dative"):
+            out += [(_OBJ, n) for n in _nouns(c)]
+        elif c.dep_ == "agent":
+            out += [(_SUBJ, n) for g in c.children if g.dep_ == "pobj" for n in _nouns(g)]
+        elif c.dep_ == "prep":
+            out += [(_PREP, n) for g in c.children if g.dep_ == "pobj" for n in _nouns(g)]
+    return out
+
+
+def _source_links(sents) -> dict[tuple[str, str], set[str]]:
+    """(verb stem, noun stem) -> the roles the noun has with that verb in the
+    source. Besides a verb's own arguments, read generously, as a parse of
+    real text must be: a preposition on its object ("renders a map for any
+    table") counts for the verb; a verb with no subject of its own takes as
+    subject the subject and object of the verb it completes ("Datasette
+    defaults to loading …", "tell Datasette to open …"); a verb is tied, in a
+    role left open, to what the verbs completing it act on ("enabled using a
+    combination …") and to the noun its clause describes ("every plugin that
+    is installed")."""
+    links: dict[tuple[str, str], set[str]] = {}
+
+    def add(verb, role, noun):
+        # the nouns of a compound stand for it too ("the environment variable")
+        for n in [noun] + [c for c in noun.children if c.dep_ == "compound"]:
+            links.setdefault((_stem(verb), _stem(n)), set()).add(role)
+
+    for s in sents:
+        for v in s:
+            if v.pos_ not in ("VERB", "AUX"):
+                continue
+            own = _arguments(v)
+            for role, n in own:
+                add(v, role, n)
+                if role == _OBJ:
+                    for p in n.children:
+                        if p.dep_ == "prep":
+                            for g in p.children:
+                                if g.dep_ == "pobj":
+                                    for m in _nouns(g):
+                                        add(v, _PREP, m)
+            for c in v.children:
+                # "… with the option or by setting a variable": the second preposition too
+                preps = _joined(c) if c.dep_ == "prep" else []
+                for g in [c] if c.dep_ in _COMPLETES[:3] else [
+                        g for p in preps for g in p.children if g.dep_ == "pcomp"]:
+                    # what a means acts on may stand for the verb's subject ("enabled
+                    # using a combination …": "a combination … enables"); what a purpose
+                    # acts on ("set … to load a subset") only for a preposition's object
+                    means = g.tag_ == "VBG"
+                    for role, n in _arguments(g):
+                        add(v, _ANY if means and role != _PREP else _PREP, n)
+                for p in preps[1:]:
+                    for g in p.children:
+                        if g.dep_ == "pobj":
+                            for n in _nouns(g):
+                                add(v, _PREP, n)
+            if v.dep_ in ("relcl", "acl") and v.head.pos_ in ("NOUN", "PROPN"):
+                for n in _nouns(v.head):
+                    add(v, _ANY, n)
+            if any(r == _SUBJ for r, _ in own):
+                continue
+            up = v
+            while up.dep_ in _COMPLETES + ("prep",) and up.head.i != up.i:
+                up = up.head
+                if up.pos_ in ("VERB", "AUX"):
+                    for role, n in _arguments(up):
+                        if role == _SUBJ or (role == _OBJ and v.dep_ != "conj"):
+                            add(v, _SUBJ, n)
+                    break
+    return links
+
+
+def _together(sents, verb: str, noun: str) -> bool:
+    """Whether one source sentence uses the verb and the noun: where a
+    preposition attaches is what a parse gets wrong most often."""
+    return any({verb, noun} <= {_stem(t) for t in s} for s in sents)
+
+
+def _copied(claim, v, n, source: str) -> bool:
+    """Whether the words from the verb to the noun stand in the source as they
+    are ("caching proxies"): then the claim repeats the source's phrase."""
+    span = claim[min(v.i, n.i):max(v.i, n.i) + 1].text.lower()
+    return len(span.split()) > 1 and span in source.lower()
+
+
+def _unlinked(claim, sents, source: str) -> str:
+    """Why a noun stands with a verb of the claim in a role the source never
+    gives it with that verb ("The plugin is baked into the URL" where the source
+    bakes a hash into the URL), or "". A verb or noun the source does not use
+    as such is not judged here: that is a paraphrase, the word check's business."""
+    links = _source_links(sents)
+    source_verbs = {_stem(t) for s in sents for t in s if t.pos_ == "VERB"}
+    source_nouns = {_stem(t) for s in sents for t in s}
+    for v in claim:
+        if v.pos_ != "VERB" or v.lemma_.lower() in _NOT_CHECKED_VERBS or _stem(v) not in source_verbs:
+            continue
+        for role, n in _arguments(v):
+            if _stem(n) not in source_nouns or _stem(n) == _stem(v) or _copied(claim, v, n, source):
+                continue
+            found = links.get((_stem(v), _stem(n)), set())
+            if found & _MATCHES[role] or (role == _PREP and _together(sents, _stem(v), _stem(n))):
+                continue
+            if not found:
+                return f"'{n.text}' is tied to '{v.text}' in the claim but not in the cited source"
+            return f"'{n.text}' is the {role} of '{v.text}' in the claim but not in the cited source"
+    return ""
 
 class RoleVerifier:
     """The lexical check, then roles from spaCy's parse (module docstring)."""
@@ -345,7 +500,9 @@ class RoleVerifier:
         if _dangling(claim):
             return "an empty slot: the sentence ends before it says anything"
         anchors = [t for t in claim if _is_anchor(t)]
-        sents = [s for src in cited for s in self._parse(src).sents]
+        # the toolkit's sentences (lines without a full stop apart), each parsed alone
+        sents = [s for src in cited for piece in text.split_sentences(src)
+                 for s in self._parse(piece).sents]
         keys = {_key(t) for t in anchors}
         aligned = [s for s in sents if keys & {_key(t) for t in s}] or sents
         source_rel: dict[str, list[tuple[str, str]]] = {}
@@ -370,6 +527,9 @@ class RoleVerifier:
                 continue  # spelt otherwise there; presence is the lexical check's business
             if not any(h == head and {role, r} != {"subj", "obj"} for r, h in found):
                 return f"'{t.text}' is tied to '{word}' in the claim but not in the cited source"
+        unlinked = _unlinked(claim, sents, " ".join(cited))
+        if unlinked:
+            return unlinked
         best = max(aligned, key=lambda s: len(keys & {_key(t) for t in s}), default=None)
         if best is not None:
             said, src = _negated(claim), _negated(best)

@@ -117,6 +117,8 @@ AUTOCOMPLETE = ("The autocomplete endpoint returns up to 10 primary key matches 
 SETTINGS = ("These can be passed to datasette serve using datasette serve --setting name value. "
             "Settings: max_returned_rows            Maximum rows that can be returned "
             "from a table or custom query (default=1000)")
+HASHED = "The plugin serves each database with part of its content hash baked into the URL."
+UPLOAD = "Editors upload spreadsheets to the shared drive every Friday."
 
 FAITHFUL = [
     ("Amazon's Trainium chips challenge Nvidia's dominance [1].", CHIPS),
@@ -137,6 +139,11 @@ FAITHFUL = [
      "Trainium chips [1].", FUNDS),
     ("The autocomplete endpoint returns up to 10 primary key matches for a table, which means "
      "it suits search boxes [1].", AUTOCOMPLETE),
+    # common nouns keep their roles: a passive's agent is the active verb's subject
+    ("Each database is served by the plugin with part of its content hash baked into the "
+     "URL [1].", HASHED),
+    ("Every Friday, spreadsheets are uploaded to the shared drive by editors [1].", UPLOAD),
+    ("The shared drive is the place which editors upload spreadsheets to [1].", UPLOAD),
 ]
 WRONG = [
     ("entity moved into another slot", "Amazon's Trainium chips challenge Amazon's dominance [1].", CHIPS),
@@ -155,6 +162,12 @@ WRONG = [
      "building search boxes, but only if the query takes too long [1].", AUTOCOMPLETE),
     ("figure the source writes inside a longer token, tied to another noun",
      "The maximum length of a table name in Datasette is 1000 [1].", SETTINGS),
+    # no name or figure at all: the verbs' nouns carry the claim
+    ("a common noun moved into another slot", "The plugin is baked into the URL [1].", HASHED),
+    ("a common noun moved into another slot",
+     "The URL serves each database with part of its content hash [1].", HASHED),
+    ("subject and object swapped", "Spreadsheets upload editors to the shared drive [1].", UPLOAD),
+    ("object made the subject", "The shared drive uploads editors every Friday [1].", UPLOAD),
 ]
 
 
@@ -193,6 +206,16 @@ def test_a_question_about_a_name_the_passage_puts_in_no_slot_is_told_apart(roles
                   "How much is Qantas spending on Airbus jets?",  # a verb the passage lacks
                   "How much are the Airbus jets worth?"):
         assert roles.question_conflict(asked, passage) == "", asked
+
+
+def test_a_capital_that_only_opens_the_sentence_is_not_a_name():
+    source = "You can disable the cache for one request with the --no-cache option."
+    kept = verify.check("Disabling the cache for one request needs the --no-cache option [1].",
+                        [source])
+    assert kept.kept and not kept.dropped
+    # a name the source never uses is still one, first word or not
+    invented = verify.check("Boeing can disable the cache with the --no-cache option [1].", [source])
+    assert not invented.kept and invented.dropped[0].missing == ["Boeing"]
 
 
 def test_the_lexical_check_alone_lets_role_swaps_through():
