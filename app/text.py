@@ -578,8 +578,8 @@ CODE_NOUNS = ("option|flag|switch|parameter|param|argument|arg|setting|command|s
               "decorator|class|module|attribute|property|field|constant|directive")
 _ASKS_CODE = re.compile(
     rf"\b(?:which|what)\s+(?:[\w./-]+\s+){{0,3}}?(?:{CODE_NOUNS})s?\b"
-    r"|^\W*(?:(?:and|so|then|but|also)\W+)?how\s+(?:do|can|could|should|would|might|must)\s+"
-    r"(?:i|you|we|one)\b|^\W*how to\b"
+    r"|^\W*(?:(?:and|so|then|but|also)\W+)?how\s+(?:(?:do|would)\s+(?:i|you|we|one)\b"
+    r"|(?:can|could|should|might|must)\s+\w)|^\W*how to\b"
     r"|^\W*what\s+(?:do|should|can|must)\s+(?:i|you|we)\s+(?:type|run|pass|add|set|use|call|put|"
     r"write|give|enter)\b", re.I)
 # code in prose: an argument or setting given a value (showindex="always"), a call
@@ -593,7 +593,9 @@ _CODE_LINE = re.compile(r"^\s*(?:\$|>>>)\s*(\S+)|^\W{0,2}([a-z_][^\s:]*):\s")
 
 def asks_for_code(question: str) -> bool:
     """Whether a question asks for something to type: "Which option …?", "What
-    command …?", "How do I …?"."""
+    command …?", "How do I …?", and "How can / should … ?" whoever the subject
+    ("How can plugins register new routes?"): a modal asks for a way to do it,
+    where "How does Datasette …?" asks how something works."""
     return bool(_ASKS_CODE.search(question))
 
 

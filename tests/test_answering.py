@@ -195,6 +195,10 @@ def test_a_question_for_something_to_type_is_answered_by_the_code(engine):
                          ("How does the cache work?", False), ("Which company made it?", False),
                          ("How many options are there?", False),  # a figure question
                          ("How to list the tables?", True),
+                         # a modal asks for a way, whoever does it; "does" asks how it works
+                         ("How can plugins add a menu item?", True),
+                         ("How should a script read the settings?", True),
+                         ("How do plugins work?", False), ("How would Osprey behave?", False),
                          ("Which file tells the host how to run it?", False)]:  # a clause
         assert question.analyse(asked).wants_code is wants, asked
     for sentence, example, gives in [
