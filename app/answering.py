@@ -22,7 +22,10 @@ The steps, in order:
    Under the strict policy, a noun by which the question names a thing
    ("Which encryption algorithm …?") that the whole collection never uses,
    where the passages' folders are large enough for that silence to count,
-   is refused the same way (`unnamed_things`).
+   is refused the same way (`unnamed_things`), and so is a question that pairs
+   one of its names with another term the collection uses, each in few of
+   its files, but never in the same file ("How can orjson read YAML files?"
+   over READMEs where only another package's mentions YAML: `apart_terms`).
 3. Under the strict policy, a question that asks for a figure, a date or a
    name is refused when no retrieved sentence gives that kind of fact about
    what it names (`answerable`), or when the only such sentences give another
@@ -75,6 +78,8 @@ RELEVANCE_MARGIN = 0.0  # a generated answer must be at least as relevant as the
 
 FindMore = Callable[[list[str]], list[Hit]]  # terms -> passages of the collection holding them
 Unused = Callable[[list[str]], list[str]]  # word stems -> those no passage of the collection uses
+# terms -> the files whose passages use each, and how many files the collection holds
+FilesUsing = Callable[[list[str]], tuple[dict[str, set[str]], int]]
 Vocabulary = Callable[[str], int]  # folder -> how many word stems its files use together
 SILENCE_VOCABULARY = 2000  # files that use fewer are too few for their silence to count
 Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
@@ -134,6 +139,50 @@ def unnamed_things(q: Question, hits: list[Hit], unused: Unused, vocabulary: Voc
     if not _silence_counts(hits, vocabulary):
         return []
     return list(dict.fromkeys(w for w, s in things_named(q.focus) if s in absent))
+
+
+APART_SHARE = 0.5  # a term more than this share of the files use picks out no documents
+_DOCUMENT_WORDS = frozenset({"readme"})  # names the question gives the documents themselves
+
+
+def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
+                vocabulary: Vocabulary, verifier: Verifier) -> tuple[str, str] | None:
+    """A name of the question and another of its terms (a name, or a noun by
+    which it names a thing) that the collection uses, each in at most
+    `APART_SHARE` of its files, but never in one file: "How can orjson read
+    YAML files?" over READMEs where only tabulate's mentions YAML. That
+    silence is evidence only where the passages' folders are large enough
+    (`_silence_counts`), and the question is not a follow-up. A word is
+    confirmed as a noun naming a thing by the verifier's parse (spaCy's),
+    only for a word that would refuse."""
+    if q.follow_up or not _silence_counts(hits, vocabulary):
+        return None
+    names = [n for n in dict.fromkeys(text.facts(q.focus)[1]) if n.lower() not in _DOCUMENT_WORDS]
+    if not names:
+        return None
+    words = [w for w in sorted(text.content_words(q.focus))
+             if w not in {text.stem(n.lower()) for n in names}]
+    files, total = files_using(names + words)
+    picked = {t: f for t, f in files.items() if f and len(f) <= APART_SHARE * total}
+    things = None
+    for a in names:
+        for b in names + words:
+            if a == b or a not in picked or b not in picked or picked[a] & picked[b]:
+                continue
+            if b in words:
+                if things is None:
+                    asked_about = getattr(verifier, "things_asked_about", None)
+                    things = asked_about(q.focus) if asked_about is not None else set()
+                if b not in things:
+                    continue
+            return a, b
+    return None
+
+
+def _spelt_in(question: str, stem: str) -> str:
+    """The word of a question whose stem is `stem`, as the question writes it."""
+    return next((w for w in re.findall(r"[A-Za-z][\w-]*", question)
+                 if text.stem(w.lower()) == stem), stem)
 
 
 def quote_coverage(q: Question, quoted: str, rarity: Rarity,
@@ -504,17 +553,18 @@ def answer(
     unused: Unused | None = None,
     vocabulary: Vocabulary | None = None,
     rarity: Rarity | None = None,
+    files_using: FilesUsing | None = None,
 ) -> Answer:
     a, hits = _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                       temperature, on_token, prompt_sentences, find_more, unused, vocabulary,
-                      rarity)
+                      rarity, files_using)
     a.retrieved = list(hits)
     return a
 
 
 def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens, temperature,
             on_token, prompt_sentences, find_more, unused=None,
-            vocabulary=None, rarity=None) -> tuple[Answer, list[Hit]]:
+            vocabulary=None, rarity=None, files_using=None) -> tuple[Answer, list[Hit]]:
     timings: dict[str, float] = {}
     if not hits:
         return refusal(q, hits, "the index holds no passages to search"), hits
@@ -547,6 +597,12 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         if unnamed:
             return refusal(q, hits, "the documents never mention "
                            + ", ".join(f"'{m}'" for m in unnamed)), hits
+    if policy.question_gates and files_using is not None and vocabulary is not None:
+        apart = apart_terms(q, hits, files_using, vocabulary, verifier)
+        if apart:
+            a, b = apart[0], _spelt_in(q.focus, apart[1])
+            return refusal(q, hits, f"the documents mention '{a}' and '{b}', but never in "
+                                    "the same file"), hits
     scoped = [t for t in asked.terms if t not in q.terms and text.versioned(t)]
     # the title's date is the release's: it answers when the release came out,
     # not when something else in its life happened ("When did support for … end?")

@@ -276,7 +276,7 @@ class Engine:
                              s.prompt_sentences,
                              find_more=lambda terms: retriever.containing(terms, query, k),
                              unused=retriever.unused, vocabulary=retriever.vocabulary,
-                             rarity=retriever.rarity)
+                             rarity=retriever.rarity, files_using=retriever.files_using)
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a

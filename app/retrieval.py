@@ -75,7 +75,7 @@ class HybridRetriever:
         self._stemmer = None
         self._indexed: set[str] | None = None
         self._vocabularies: dict[str, int] = {}  # folder -> word stems its files use
-        self._counts: tuple | None = None  # (folder of each row, row and term of each count)
+        self._counts: tuple | None = None  # (folder and file of each row, row and term of each count)
 
     def _last_consistent(self) -> set[str] | None:
         """While an ingest writes, the ids of the last consistent state (those the
@@ -192,12 +192,41 @@ class HybridRetriever:
             self._counts = self._read_counts()
         if not self._counts:
             return 0
-        folders, rows, terms = self._counts
+        folders, _, rows, terms = self._counts
         return int(np.unique(terms[(folders == folder)[rows]]).size)
 
+    def files_using(self, terms: list[str]) -> tuple[dict[str, set[str]], int]:
+        """The files whose passages use each term (every one of its keyword
+        tokens: "Node.js" is "node" and "js"), from the keyword index's term
+        counts, and how many files the collection holds; ({}, 0) when they
+        cannot be read. A term the index keeps no token of is left out."""
+        import numpy as np
+
+        if self._counts is None:
+            self._counts = self._read_counts()
+        if not self._counts or not terms:
+            return {}, 0
+        _, files, _, _ = self._counts
+        scores = self.bm25.scores
+        indptr, indices = scores["indptr"], scores["indices"]
+        vocab = self.bm25.vocab_dict
+        out: dict[str, set[str]] = {}
+        for term, tokens in zip(terms, keyword_index.tokenize(terms)):
+            if not tokens:
+                continue
+            held: set[str] | None = None
+            for token in dict.fromkeys(tokens):
+                t = vocab.get(token)
+                rows = indices[indptr[t]:indptr[t + 1]] if t is not None else []
+                found = set(np.unique(files[np.asarray(rows, dtype=int)]).tolist()) if len(rows) else set()
+                held = found if held is None else held & found
+            out[term] = held or set()
+        return out, int(np.unique(files).size)
+
     def _read_counts(self) -> tuple:
-        """The folder of each row of the keyword index (from its rows file) and
-        the row and term of each of its counts, read once; () when unreadable."""
+        """The folder and file of each row of the keyword index (from its rows
+        file) and the row and term of each of its counts, read once; () when
+        unreadable."""
         import os
 
         import numpy as np
@@ -215,7 +244,7 @@ class HybridRetriever:
         indptr = np.asarray(scores["indptr"])
         folders = np.asarray([os.path.dirname(s) for s in sources])
         terms = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))  # the term of each count
-        return folders, np.asarray(scores["indices"]), terms
+        return folders, np.asarray(sources), np.asarray(scores["indices"]), terms
 
     def _unsearchable(self, terms: list[str]) -> list[str]:
         """The terms of which the keyword index keeps no token."""

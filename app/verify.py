@@ -584,6 +584,16 @@ class RoleVerifier:
                 out.append((doc[first:last + 1].text, text.stem(t.text.lower())))
         return out
 
+    def things_asked_about(self, question: str) -> set[str]:
+        """Stems of the nouns a question names the things it asks about with,
+        as `things_named`, less a noun that sorts or counts another ("kind of
+        pull request", "number of rows") and the sentence's root (in a
+        question, a verb the tagger misread: "how many records does a file
+        hold")."""
+        return {text.stem(t.text.lower()) for t in self._parse(question)
+                if t.pos_ in ("NOUN", "PROPN") and t.dep_ in _THING_ROLES - {"ROOT"}
+                and not any(c.dep_ == "prep" and c.lower_ == "of" for c in t.children)}
+
     def check(self, draft: str, sources: list[str]) -> CheckResult:
         result = check(draft, sources)
         kept, dropped = [], list(result.dropped)

@@ -815,6 +815,36 @@ def test_a_thing_the_whole_collection_never_names_is_refused_as_never_mentioned(
     assert ("two-factor", "factor") in roles.things_named("How do I turn on two-factor logins?")
 
 
+def test_a_name_and_a_thing_no_file_mentions_together_are_refused(engine):
+    # Scripted file lists (each term -> the files whose passages use it) and spaCy's parse.
+    files = {"Osprey": {"osprey.md"}, "Datasette": {"a.rst", "b.rst", "c.rst"},
+             text.stem("spreadsheet"): {"tabulate.md"}, text.stem("bars"): {"osprey.md"},
+             text.stem("kind"): {"tabulate.md"}, text.stem("write"): {"tabulate.md"}}
+    roles = verify.RoleVerifier()
+
+    def ask(q: str, size: int = 5000, verifier=roles, total: int = 6):
+        def files_using(terms):
+            return {t: files.get(t, set()) for t in terms}, total
+        return answering.answer(question.analyse(q), _hits(OSPREY_BARS), SilentLLM(),
+                                engine.embedder, verifier, answering.POLICIES["strict"], 0.25,
+                                60, 0.0, vocabulary=lambda folder: size, files_using=files_using)
+
+    a = ask("How can Osprey save its bars to a spreadsheet?")
+    assert a.mode == "refused" and "'Osprey' and 'spreadsheet'" in a.note, a.note
+    assert "same file" in a.note
+    for kept in (ask("How can Osprey save its bars to a spreadsheet?", size=500),  # small folder
+                 ask("How can Osprey save its bars to a spreadsheet?", total=1),  # every file
+                 ask("How can Osprey save its bars to a spreadsheet?",
+                     verifier=verify.LexicalVerifier()),  # no parse: a noun is not confirmed
+                 ask("Which kind of bars does Osprey draw?"),  # "kind" sorts "bars"
+                 ask("Where does Osprey write its bars?")):  # "write" is a verb
+        assert "same file" not in kept.note, kept.note
+    asked = roles.things_asked_about("What kind of pull request does Osprey ask people for?")
+    assert text.stem("request") in asked and text.stem("kind") not in asked
+    assert text.stem("hold") not in roles.things_asked_about(
+        "By default, how many records does a file hold?")  # a verb read as the root
+
+
 def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     # Four real READMEs of one folder (about 2,900 word stems) and the seed
     # article in another, in a real index: a question about a thing none of
@@ -848,6 +878,15 @@ def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     assert "'tabulate'" not in a.note
     rarity = eng.retriever.rarity([text.stem("tabulate"), text.stem("cloud"), "zzzz"])
     assert rarity[text.stem("tabulate")] < rarity[text.stem("cloud")] < rarity["zzzz"]
+    # a name and a thing the READMEs mention, but never in one file (the apart refusal)
+    a = eng.ask("Can tqdm print its progress bars as Markdown?")
+    assert a.mode == "refused" and "'Markdown' and '" in a.note and "same file" in a.note
+    assert "generate" not in a.timings
+    a = eng.ask("Which tabulate format writes Markdown tables?")
+    assert "same file" not in a.note, a.note
+    files, total = eng.retriever.files_using(["Markdown", "tqdm", "Node.js", "zzzz"])
+    assert total == 5 and [os.path.basename(f) for f in files["Markdown"]] == ["tabulate.md"]
+    assert [os.path.basename(f) for f in files["tqdm"]] == ["tqdm.rst"] and not files["zzzz"]
 
 
 def test_a_question_in_another_language_never_names_a_fragment_of_itself(engine):
