@@ -75,7 +75,7 @@ class HybridRetriever:
         self._stemmer = None
         self._indexed: set[str] | None = None
         self._vocabularies: dict[str, int] = {}  # folder -> word stems its files use
-        self._counts: tuple | None = None  # (folder and file of each row, row and term of each count)
+        self._counts: tuple | None = None  # (folders, each row's folder, files, each row's file)
 
     def _last_consistent(self) -> set[str] | None:
         """While an ingest writes, the ids of the last consistent state (those the
@@ -192,8 +192,18 @@ class HybridRetriever:
             self._counts = self._read_counts()
         if not self._counts:
             return 0
-        folders, _, rows, terms = self._counts
-        return int(np.unique(terms[(folders == folder)[rows]]).size)
+        folder_names, folder_of_row, _, _ = self._counts
+        where = np.flatnonzero(folder_names == folder)
+        if not where.size:
+            return 0
+        scores = self.bm25.scores
+        indptr = np.asarray(scores["indptr"])
+        # per count (term by term, as the index keeps them): is its row in the folder?
+        in_folder = (folder_of_row == where[0])[np.asarray(scores["indices"])]
+        starts = indptr[:-1][np.diff(indptr) > 0]  # the terms' runs, empty ones left out
+        if not starts.size:
+            return 0
+        return int(np.count_nonzero(np.logical_or.reduceat(in_folder, starts)))
 
     def files_using(self, terms: list[str]) -> tuple[dict[str, set[str]], int]:
         """The files whose passages use each term (every one of its keyword
@@ -206,7 +216,7 @@ class HybridRetriever:
             self._counts = self._read_counts()
         if not self._counts or not terms:
             return {}, 0
-        _, files, _, _ = self._counts
+        _, _, file_names, file_of_row = self._counts
         scores = self.bm25.scores
         indptr, indices = scores["indptr"], scores["indices"]
         vocab = self.bm25.vocab_dict
@@ -217,16 +227,17 @@ class HybridRetriever:
             held: set[str] | None = None
             for token in dict.fromkeys(tokens):
                 t = vocab.get(token)
-                rows = indices[indptr[t]:indptr[t + 1]] if t is not None else []
-                found = set(np.unique(files[np.asarray(rows, dtype=int)]).tolist()) if len(rows) else set()
+                rows = np.asarray(indices[indptr[t]:indptr[t + 1]] if t is not None else [], dtype=int)
+                found = set(file_names[np.unique(file_of_row[rows])].tolist()) if rows.size else set()
                 held = found if held is None else held & found
             out[term] = held or set()
-        return out, int(np.unique(files).size)
+        return out, len(file_names)
 
     def _read_counts(self) -> tuple:
-        """The folder and file of each row of the keyword index (from its rows
-        file) and the row and term of each of its counts, read once; () when
-        unreadable."""
+        """The folders and files of the keyword index's rows (from its rows
+        file): (folder names, each row's folder, file names, each row's file),
+        read once; () when unreadable. Small arrays: the counts themselves stay
+        the index's own (memory-mapped)."""
         import os
 
         import numpy as np
@@ -241,10 +252,10 @@ class HybridRetriever:
         scores = self.bm25.scores
         if len(sources) != int(scores.get("num_docs", -1)):
             return ()
-        indptr = np.asarray(scores["indptr"])
-        folders = np.asarray([os.path.dirname(s) for s in sources])
-        terms = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))  # the term of each count
-        return folders, np.asarray(sources), np.asarray(scores["indices"]), terms
+        file_names, file_of_row = np.unique(np.asarray(sources), return_inverse=True)
+        folder_names, folder_of_file = np.unique(
+            np.asarray([os.path.dirname(f) for f in file_names.tolist()]), return_inverse=True)
+        return folder_names, folder_of_file[file_of_row], file_names, file_of_row
 
     def _unsearchable(self, terms: list[str]) -> list[str]:
         """The terms of which the keyword index keeps no token."""
