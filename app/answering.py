@@ -155,10 +155,10 @@ def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
     (`_silence_counts`), and the question is not a follow-up. A word is
     confirmed as a noun naming a thing by the verifier's parse (spaCy's),
     only for a word that would refuse."""
-    if q.follow_up or not _silence_counts(hits, vocabulary):
+    if q.follow_up:
         return None
     names = [n for n in dict.fromkeys(text.facts(q.focus)[1]) if n.lower() not in _DOCUMENT_WORDS]
-    if not names:
+    if not names or not _silence_counts(hits, vocabulary):  # the folders' counts only when needed
         return None
     words = [w for w in sorted(text.content_words(q.focus))
              if w not in {text.stem(n.lower()) for n in names}]
@@ -179,10 +179,11 @@ def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
     return None
 
 
-def _spelt_in(question: str, stem: str) -> str:
-    """The word of a question whose stem is `stem`, as the question writes it."""
-    return next((w for w in re.findall(r"[A-Za-z][\w-]*", question)
-                 if text.stem(w.lower()) == stem), stem)
+def _as_written(question: str, stems: set[str]) -> list[str]:
+    """The words of a question whose content-word stems are among `stems`, as
+    the question writes them, each once."""
+    return list(dict.fromkeys(w for w in re.findall(r"[A-Za-z][\w'’-]*", question)
+                              if text.content_words(w) & stems))
 
 
 def quote_coverage(q: Question, quoted: str, rarity: Rarity,
@@ -200,8 +201,7 @@ def quote_coverage(q: Question, quoted: str, rarity: Rarity,
     if not total:
         return 1.0, []
     lacking = {w for w in words if w not in held}
-    named = [w for w in re.findall(r"[A-Za-z][\w'’-]*", q.focus) if text.content_words(w) & lacking]
-    named = list(dict.fromkeys(named))
+    named = _as_written(q.focus, lacking)
     share = sum(v for w, v in weights.items() if w in held) / total
     if embedder is not None and named and share < MIN_QUOTE_COVERAGE:  # else it holds enough
         own = sorted({w.lower() for w in re.findall(r"[A-Za-z]{4,}", text.strip_citations(quoted))
@@ -600,7 +600,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     if policy.question_gates and files_using is not None and vocabulary is not None:
         apart = apart_terms(q, hits, files_using, vocabulary, verifier)
         if apart:
-            a, b = apart[0], _spelt_in(q.focus, apart[1])
+            a, b = apart[0], (_as_written(q.focus, {apart[1]}) or [apart[1]])[0]
             return refusal(q, hits, f"the documents mention '{a}' and '{b}', but never in "
                                     "the same file"), hits
     scoped = [t for t in asked.terms if t not in q.terms and text.versioned(t)]
