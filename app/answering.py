@@ -147,7 +147,8 @@ _DOCUMENT_WORDS = frozenset({"readme"})  # names the question gives the document
 
 def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
                 vocabulary: Vocabulary, verifier: Verifier) -> tuple[str, str] | None:
-    """A name of the question and another of its terms (a name, or a noun by
+    """A name of the question (a word written as a file of the collection is
+    one: "tqdm" of tqdm.rst) and another of its terms (a name, or a noun by
     which it names a thing) that the collection uses, each in at most
     `APART_SHARE` of its files, but never in one file: "How can orjson read
     YAML files?" over READMEs where only tabulate's mentions YAML. That
@@ -158,11 +159,17 @@ def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
     if q.follow_up:
         return None
     names = [n for n in dict.fromkeys(text.facts(q.focus)[1]) if n.lower() not in _DOCUMENT_WORDS]
-    if not names or not _silence_counts(hits, vocabulary):  # the folders' counts only when needed
-        return None
-    words = [w for w in sorted(text.content_words(q.focus))
-             if w not in {text.stem(n.lower()) for n in names}]
-    files, total = files_using(names + words)
+    # a word written as a file of the collection is named ("tqdm" of tqdm.rst,
+    # "python-dotenv" of python-dotenv.md), in whatever case it is written
+    written = [w for w in dict.fromkeys(re.findall(r"[A-Za-z][\w.-]*[\w]", q.focus))
+               if w not in names and w.lower() not in _DOCUMENT_WORDS]
+    if not (names or written) or not _silence_counts(hits, vocabulary):
+        return None  # the folders' counts only when needed
+    words = sorted(text.content_words(q.focus))
+    files, total = files_using(names + written + words)
+    names += [w for w in written if any(
+        os.path.splitext(os.path.basename(f))[0].lower() == w.lower() for f in files.get(w, ()))]
+    words = [w for w in words if w not in {text.stem(n.lower()) for n in names}]
     picked = {t: f for t, f in files.items() if f and len(f) <= APART_SHARE * total}
     things = None
     for a in names:

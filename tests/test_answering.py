@@ -873,9 +873,12 @@ def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     assert "never mention" not in a.note, a.note
     # every noun of this one the READMEs use, but the sentences nearest to it hold few of
     # its words, weighted by rarity in the real keyword index (the quote-coverage refusal)
-    a = eng.ask("How can I back up the tabulate settings to the cloud?")
+    a = eng.ask("How can I back up the table settings to the cloud?")
     assert a.mode == "refused" and "few of its words" in a.note and "'cloud'" in a.note, a.note
-    assert "'tabulate'" not in a.note
+    assert "'table'" not in a.note  # a word the quotes hold
+    # named by its README's file name, "tabulate" is a name: the two never share a file
+    a = eng.ask("How can I back up the tabulate settings to the cloud?")
+    assert a.mode == "refused" and "'tabulate' and 'cloud'" in a.note, a.note
     rarity = eng.retriever.rarity([text.stem("tabulate"), text.stem("cloud"), "zzzz"])
     assert rarity[text.stem("tabulate")] < rarity[text.stem("cloud")] < rarity["zzzz"]
     # a name and a thing the READMEs mention, but never in one file (the apart refusal)
@@ -883,6 +886,11 @@ def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     assert a.mode == "refused" and "'Markdown' and '" in a.note and "same file" in a.note
     assert "generate" not in a.timings
     a = eng.ask("Which tabulate format writes Markdown tables?")
+    assert "same file" not in a.note, a.note
+    # a package its README's file name names, written in lower case, is a name too
+    a = eng.ask("Can orjson show a progress bar?")
+    assert a.mode == "refused" and "'orjson' and 'progress'" in a.note, a.note
+    a = eng.ask("Which orjson option serializes numpy arrays?")
     assert "same file" not in a.note, a.note
     files, total = eng.retriever.files_using(["Markdown", "tqdm", "Node.js", "zzzz"])
     assert total == 5 and [os.path.basename(f) for f in files["Markdown"]] == ["tabulate.md"]
