@@ -332,13 +332,7 @@ def _nouns(tok) -> list:
     """A noun and the nouns joined to it by "and"/"or" ("browsers and proxies");
     a word the tagger calls an adjective counts where it stands as a noun
     ("the environment variable" as an object)."""
-    out, todo = [], [tok]
-    while todo:
-        t = todo.pop()
-        if t.pos_ in ("NOUN", "PROPN", "ADJ", "X"):
-            out.append(t)
-        todo.extend(c for c in t.children if c.dep_ == "conj")
-    return out
+    return [t for t in _joined(tok) if t.pos_ in ("NOUN", "PROPN", "ADJ", "X")]
 
 
 def _joined(tok) -> list:
@@ -351,6 +345,11 @@ def _joined(tok) -> list:
     return out
 
 
+def _objects_of(prep) -> list:
+    """The nouns a preposition governs ("into the URL", "for tables and views")."""
+    return [n for g in prep.children if g.dep_ == "pobj" for n in _nouns(g)]
+
+
 def _arguments(verb) -> list[tuple[str, object]]:
     """(role, noun) for the nouns a verb governs itself."""
     out = []
@@ -360,9 +359,9 @@ def _arguments(verb) -> list[tuple[str, object]]:
         elif c.dep_ in ("nsubjpass", "dobj", "dative"):
             out += [(_OBJ, n) for n in _nouns(c)]
         elif c.dep_ == "agent":
-            out += [(_SUBJ, n) for g in c.children if g.dep_ == "pobj" for n in _nouns(g)]
+            out += [(_SUBJ, n) for n in _objects_of(c)]
         elif c.dep_ == "prep":
-            out += [(_PREP, n) for g in c.children if g.dep_ == "pobj" for n in _nouns(g)]
+            out += [(_PREP, n) for n in _objects_of(c)]
     return out
 
 
@@ -391,12 +390,8 @@ def _source_links(sents) -> dict[tuple[str, str], set[str]]:
             for role, n in own:
                 add(v, role, n)
                 if role == _OBJ:
-                    for p in n.children:
-                        if p.dep_ == "prep":
-                            for g in p.children:
-                                if g.dep_ == "pobj":
-                                    for m in _nouns(g):
-                                        add(v, _PREP, m)
+                    for m in (m for p in n.children if p.dep_ == "prep" for m in _objects_of(p)):
+                        add(v, _PREP, m)
             for c in v.children:
                 # "… with the option or by setting a variable": the second preposition too
                 preps = _joined(c) if c.dep_ == "prep" else []
@@ -408,11 +403,8 @@ def _source_links(sents) -> dict[tuple[str, str], set[str]]:
                     means = g.tag_ == "VBG"
                     for role, n in _arguments(g):
                         add(v, _ANY if means and role != _PREP else _PREP, n)
-                for p in preps[1:]:
-                    for g in p.children:
-                        if g.dep_ == "pobj":
-                            for n in _nouns(g):
-                                add(v, _PREP, n)
+                for n in (n for p in preps[1:] for n in _objects_of(p)):
+                    add(v, _PREP, n)
             if v.dep_ in ("relcl", "acl") and v.head.pos_ in ("NOUN", "PROPN"):
                 for n in _nouns(v.head):
                     add(v, _ANY, n)
