@@ -407,6 +407,25 @@ def windows(texts: list[str]) -> list[str]:
     return out
 
 
+def leaning_windows(texts: list[str]) -> list[str]:
+    """Each sentence of the texts with what it leans on: the heading it stands
+    under, and the sentence before it when it refers back ("It runs on …",
+    "Both commands accept …"). A sentence that names its own subject is read
+    alone: "Version 2.2 fixed a crash" does not borrow "TOML" from the sentence
+    before it."""
+    out = []
+    for text in texts:
+        heading = prev = ""
+        for sent in split_sentences(text):
+            if is_heading(sent):
+                heading, prev = sent.lstrip("# ").strip(), ""
+                continue
+            leans = any(w.lower() in REFERRING_WORDS for w in re.findall(r"[^\W\d_][\w'’]*", sent))
+            out.append(" | ".join(p for p in (heading, prev if leans else "", sent) if p))
+            prev = sent
+    return out
+
+
 def with_mark(sentence: str, mark: int | str) -> str:
     """Put a citation mark before the sentence's closing punctuation."""
     mark = f"[{mark}]" if isinstance(mark, int) else mark
@@ -508,6 +527,11 @@ ANAPHORA = frozenset(
 # it is about ("This inserts the currently authenticated actor ID." after the line
 # that names `:_actor_id`): a quote of it carries that sentence too.
 REFERRING_OPENERS = frozenset("it its it's they their these those this that such".split())
+# ... and words that, anywhere in a sentence, stand for something the sentence
+# before it names ("When it finds one, it adds …", "Both commands accept …");
+# "that" only where it opens the sentence (elsewhere it mostly joins a clause).
+REFERRING_WORDS = REFERRING_OPENERS - {"that"} | frozenset(
+    "both neither either he she his her him them".split())
 
 
 def refers_back(sentence: str) -> bool:

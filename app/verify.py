@@ -7,9 +7,11 @@ Two implementations of one `Verifier` protocol, chosen by the
 when (1) it carries at least one [n] mark naming a retrieved source, (2)
 every number, amount, percentage, year, count written in words ("two", as
 word or digit) and proper name in it occurs in the text of the sources it cites (money, separators, "percent" and case
-normalised), all within one sentence of a cited source (with the sentence
-before it: a true figure beside a true name is a false claim when the source
-never relates them), and (3) at least 75% of its other words occur in that
+normalised), all within one sentence of a cited source (with the heading it
+stands under, and with the sentence before it when it refers back, "It runs
+on …": a true figure beside a true name is a false claim when the source
+never relates them; a claim of several clauses may take each from its own
+sentence), and (3) at least 75% of its other words occur in that
 same sentence window (Snowball stems; every word that states something, "new",
 "not" and "all" included, not only those that rank sentences). A sentence
 without a mark that states a figure or name is attributed, in code, to the
@@ -21,7 +23,9 @@ of the claim must hang on the same word in the source as in the claim (the
 noun it possesses or modifies, "X's Y" and "Y of X" alike, the verb it is
 subject or object of, the verb or noun its preposition attaches to), a
 subject must not become an object, a negation must not be added or dropped,
-and a sentence must not end on an empty slot ("The code is [1]."). A name or
+the names a verb governs must stand with that verb in one sentence of the
+source (read as in (2)), and a sentence must not end on an empty slot ("The
+code is [1]."). A name or
 figure tied to a word the cited sentences never use cannot be checked, and
 is not kept: a paraphrase of the relation is a claim the source does not
 make in so many words.
@@ -82,12 +86,18 @@ class CheckResult:
         return seen
 
 
-def _support(fact_list: list[str], words: set[str], texts: list[str]) -> tuple[bool, float]:
-    """Whether one source sentence (with the one before it) holds every fact,
-    and the best share of `words` such a sentence holds: a true figure next to
-    a true name, or true words from three places, still make a false claim."""
+def _support(fact_list: list[str], words: set[str], texts: list[str],
+             lean: bool = True) -> tuple[bool, float]:
+    """Whether one source sentence holds every fact, and the best share of
+    `words` such a sentence holds: a true figure next to a true name, or true
+    words from three places, still make a false claim. With `lean`, a sentence
+    is read with its heading, and with the sentence before it only when it
+    refers back (`text.leaning_windows`: "Version 2.2 fixed a crash" lends
+    nothing to "Version 2.1 added TOML support"); without, always with the
+    sentence before it (for a claim of several clauses, each of which is
+    checked alone too, `_unsupported_clause`)."""
     together, best = False, 0.0
-    for window in text.windows(texts):
+    for window in (text.leaning_windows if lean else text.windows)(texts):
         norm = text.normalise(window)
         if all(text.occurs(f, norm) for f in fact_list):
             together = True
@@ -171,7 +181,11 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.75) -> Che
                           if not text.occurs(w, cited_text) and not text.occurs(d, cited_text)]
             # Names are rule 2's business; rule 3 weighs the words around them.
             words = text.claim_words(sent) - {text.stem(n.lower()) for n in names}
-            together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites])
+            # one clause relates its facts within one sentence (and what that sentence
+            # leans on); clauses joined by "while", "and", ";" may each come from another
+            clauses = text.clauses(text.strip_citations(sent))
+            together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites],
+                                       lean=len(clauses) < 2)
             if v.missing:
                 v.reason = "not in cited sources: " + ", ".join(v.missing)
             elif not together:
@@ -456,6 +470,63 @@ def _unlinked(claim, sents, source: str) -> str:
             return f"'{n.text}' is the {role} of '{v.text}' in the claim but not in the cited source"
     return ""
 
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # a code name: db.execute, form.getlist
+
+
+def _verbs_of(tok) -> list:
+    """The verb a name or figure belongs to (its nearest verb above it in the
+    parse), and, when it stands before that verb (its subject, in English),
+    the verbs joined to it that have no subject of their own ("X returns …
+    or raises …")."""
+    up = tok.head
+    while up.i != up.head.i and up.pos_ != "VERB":
+        up = up.head
+    if up.pos_ != "VERB" or up.i == tok.i:
+        return []
+    verbs = [up]
+    if tok.i < up.i:
+        verbs += [c for c in up.children if c.dep_ == "conj" and c.pos_ == "VERB" and not any(
+            g.dep_ in ("nsubj", "nsubjpass") for g in c.children)]
+    return verbs
+
+
+def _apart(claim, cited: list[str]) -> str:
+    """Why the names and figures a verb of the claim governs do not stand with
+    that verb in one sentence of the cited source (`text.leaning_windows`: with
+    its heading, and with the sentence before it when it refers back), or "":
+    "The render_cell hook adds stylesheets" where "adds stylesheets" is said of
+    extra_css_urls. Dotted code names count as names here ("form.getlist").
+    A verb the source does not use, or a name it does not write so, is not
+    judged here (a paraphrase; presence is the lexical
+    check's)."""
+    windows = [(text.normalise(w), {text.stem(x) for x in re.findall(r"\w+", w.lower())})
+               for w in text.leaning_windows(cited)]
+
+    def holds(window: str, t) -> bool:
+        return text.occurs(_key(t), window)
+
+    verbs_used = set().union(*(st for _, st in windows)) if windows else set()
+    tied: dict[int, list] = {}
+    for t in claim:
+        if (_is_anchor(t) or _DOTTED.fullmatch(t.text)) and _key(t) and any(
+                holds(w, t) for w, _ in windows):
+            for v in _verbs_of(t):
+                tied.setdefault(v.i, []).append(t)
+    for i, names in tied.items():
+        v = claim[i]
+        verb = _stem(v)
+        if v.lemma_.lower() in _NOT_CHECKED_VERBS or verb not in verbs_used:
+            continue
+        if any(verb in st and all(holds(w, t) for t in names) for w, st in windows):
+            continue
+        lone = next((t for t in names if not any(verb in st and holds(w, t) for w, st in windows)), None)
+        if lone is not None:
+            return f"'{lone.text}' and '{v.text}' never stand in one sentence of the cited source"
+        return (", ".join(f"'{t.text}'" for t in names)
+                + f" never stand together with '{v.text}' in one sentence of the cited source")
+    return ""
+
+
 class RoleVerifier:
     """The lexical check, then roles from spaCy's parse (module docstring)."""
 
@@ -519,7 +590,7 @@ class RoleVerifier:
                 continue  # spelt otherwise there; presence is the lexical check's business
             if not any(h == head and {role, r} != {"subj", "obj"} for r, h in found):
                 return f"'{t.text}' is tied to '{word}' in the claim but not in the cited source"
-        unlinked = _unlinked(claim, sents, " ".join(cited))
+        unlinked = _unlinked(claim, sents, " ".join(cited)) or _apart(claim, cited)
         if unlinked:
             return unlinked
         best = max(aligned, key=lambda s: len(keys & {_key(t) for t in s}), default=None)

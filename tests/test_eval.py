@@ -254,14 +254,21 @@ def _shares(output: str) -> tuple[float, float]:
     return float(m.group(1)), float(m.group(2))
 
 
+# (faithful kept, wrong rejected) floors of the role verifier per set, under its
+# first-run figures (eval/README.md); a new set needs its own line.
+DRAFT_FLOORS = {"roles_holdout1": (0.7, 0.85), "roles_holdout2": (0.7, 0.85),
+                "cross_holdout1": (0.6, 0.75)}
+
+
 def test_the_role_verifier_on_the_frozen_draft_sets(tmp_path):
     """`ragchat eval-drafts` on each hand-labelled set (eval/README.md): the role
-    verifier keeps most faithful drafts and rejects most wrong ones; the lexical
-    verifier, which reads words only, rejects none of the wrong ones, so the
+    verifier keeps most faithful drafts and rejects most wrong ones, and rejects
+    more wrong ones than the lexical verifier, which reads words only (on the
+    sets of role swaps within one sentence, it rejects none of them), so the
     measure can tell the two apart. The floors sit under the first-run figures."""
     from app.evaluation import drafts
 
-    assert len(DRAFT_SETS) >= 2
+    assert len(DRAFT_SETS) >= 2 and {p.stem for p in DRAFT_SETS} == set(DRAFT_FLOORS)
     for path in DRAFT_SETS:
         cases = drafts.load(path)
         assert any(c.faithful for c in cases) and any(not c.faithful for c in cases)
@@ -269,8 +276,11 @@ def test_the_role_verifier_on_the_frozen_draft_sets(tmp_path):
         lexical = run_cli("eval-drafts", str(path), "--verifier", "lexical", cwd_dir=ROOT)
         assert roles.returncode == 0 and lexical.returncode == 0, roles.stderr + lexical.stderr
         kept, rejected = _shares(roles.stdout)
-        assert kept >= 0.7 and rejected >= 0.85, roles.stdout
-        assert _shares(lexical.stdout)[1] < 0.2, lexical.stdout
+        floor_kept, floor_rejected = DRAFT_FLOORS[path.stem]
+        assert kept >= floor_kept and rejected >= floor_rejected, roles.stdout
+        assert _shares(lexical.stdout)[1] < rejected, lexical.stdout
+        if path.stem.startswith("roles_"):
+            assert _shares(lexical.stdout)[1] < 0.2, lexical.stdout
     bad = _write(tmp_path / "bad.jsonl", [{"id": "x", "draft": "A [1].", "faithful": True}])
     result = run_cli("eval-drafts", str(bad), cwd_dir=ROOT)
     assert result.returncode != 0 and "bad.jsonl:1" in result.stderr and "sources" in result.stderr

@@ -119,6 +119,9 @@ SETTINGS = ("These can be passed to datasette serve using datasette serve --sett
             "from a table or custom query (default=1000)")
 HASHED = "The plugin serves each database with part of its content hash baked into the URL."
 UPLOAD = "Editors upload spreadsheets to the shared drive every Friday."
+FORMS = ("form[key] - string: Returns the first value for that key, or raises a KeyError if the "
+         "key is missing.\n\nform.getlist(key) - list: Returns the list of values for that key.")
+RELEASES = "Version 2.1 added support for TOML files. Version 2.2 fixed a crash on Windows."
 
 FAITHFUL = [
     ("Amazon's Trainium chips challenge Nvidia's dominance [1].", CHIPS),
@@ -144,6 +147,9 @@ FAITHFUL = [
      "URL [1].", HASHED),
     ("Every Friday, spreadsheets are uploaded to the shared drive by editors [1].", UPLOAD),
     ("The shared drive is the place which editors upload spreadsheets to [1].", UPLOAD),
+    # each sentence of a passage says its own thing
+    ("form.getlist returns the list of values for that key [1].", FORMS),
+    ("Version 2.2 fixed a crash on Windows [1].", RELEASES),
 ]
 WRONG = [
     ("entity moved into another slot", "Amazon's Trainium chips challenge Amazon's dominance [1].", CHIPS),
@@ -168,6 +174,14 @@ WRONG = [
      "The URL serves each database with part of its content hash [1].", HASHED),
     ("subject and object swapped", "Spreadsheets upload editors to the shared drive [1].", UPLOAD),
     ("object made the subject", "The shared drive uploads editors every Friday [1].", UPLOAD),
+    # what the passage says of one name, said of a name from the sentence beside it
+    ("a code name given another sentence's verb",
+     "form.getlist returns the first value for that key, or raises a KeyError if the key is "
+     "missing [1].", FORMS),
+    ("a code name given another sentence's verb",
+     "form.getlist raises a KeyError if the key is missing [1].", FORMS),
+    ("a figure given another sentence's verb", "Version 2.2 added support for TOML files [1].",
+     RELEASES),
 ]
 
 
