@@ -15,9 +15,8 @@ chunks carry another hash than its own is ingested again (its leftovers
 deleted), and a BM25 index left pending is rebuilt from Chroma.
 
 Chunks are cut by LlamaIndex's SentenceSplitter, measured in the embedder's
-own word pieces so that no chunk is longer than the 256 pieces it reads, and
-section by section, so that no chunk runs across a heading. Long sections
-reach the splitter in blocks of about 100,000 characters (cut at a
+own word pieces so that no chunk is longer than the 256 pieces it reads. Long
+texts reach the splitter in blocks of about 100,000 characters (cut at a
 paragraph, line, sentence or word break), so splitting time stays linear in a
 file's size whatever its line structure, and chunks are embedded and written
 in batches under Chroma's maximum batch size, so memory stays bounded.
@@ -72,35 +71,11 @@ class Sections:
         self.text = text
         self.starts = [m.start() for m in re.finditer(r"(?m)^#", text)]
 
-    def pieces(self, size: int = BLOCK_CHARS) -> Iterator[tuple[int, str]]:
-        """(offset, piece) of the text cut before each heading, so that no chunk
-        holds the end of one section and the start of the next: a section's
-        opening sentences ("By default, queries have a time limit of one
-        second.") are chunked, and embedded, under their own heading, not at the
-        tail of a chunk titled by the section before. A heading with nothing
-        under it but more headings stays with what follows it; a piece longer
-        than `size` is cut further by `blocks`."""
-        cuts, before = [0], 0
-        for start in self.starts:  # each stretch between two headings is read once
-            stretch = self.text[before:start]
-            if stretch.strip() and not _only_headings(stretch):
-                cuts.append(start)
-            before = start
-        cuts.append(len(self.text))
-        for a, b in zip(cuts, cuts[1:]):
-            for offset, block in blocks(self.text[a:b], size):
-                if block.strip():
-                    yield a + offset, block
-
     def at(self, start: int) -> str:
         i = bisect.bisect_right(self.starts, start) - 1
         if i < 0:
             return ""
         return text.title_at(self.text, self.starts[i])
-
-
-def _only_headings(piece: str) -> bool:
-    return all(line.startswith("#") for line in piece.splitlines() if line.strip())
 
 
 def blocks(text: str, size: int = BLOCK_CHARS) -> Iterator[tuple[int, str]]:
@@ -130,7 +105,7 @@ def split_pages(splitter: Any, pages: list[loading.Page], source: str, fhash: st
         if page.page is not None:
             meta["page"] = page.page
         sections = Sections(page.text)
-        for offset, block in sections.pieces():
+        for offset, block in blocks(page.text):
             doc = Document(text=block, metadata=dict(meta))
             doc.excluded_embed_metadata_keys = list(meta) + ["start", "end", "content_hash", "section"]
             doc.excluded_llm_metadata_keys = list(doc.excluded_embed_metadata_keys)

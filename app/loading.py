@@ -127,7 +127,7 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[Path], dict[str, str
 # its "#" marks, an .rst paragraph without its images' alt text, and a definition
 # list's term that ends in a colon without a second one), so that the next ingest reads
 # every file again instead of serving what the old version made.
-READER_VERSION = "15"
+READER_VERSION = "14"
 
 
 def file_hash(path: Path, salt: str = "") -> str:

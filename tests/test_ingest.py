@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import shutil
 from pathlib import Path
@@ -372,32 +371,6 @@ def test_chunks_are_cut_at_ragchats_own_sentence_ends_without_nltk(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
-
-
-def test_no_chunk_runs_across_a_section_heading():
-    """A section's opening sentence is chunked under its own heading, not at the
-    tail of a chunk that the section before it titles; a heading with only more
-    headings under it stays with what follows."""
-    Path("docs").mkdir()
-    filler = " ".join(f"Sentence {i} of the page size setting." for i in range(30))
-    Path("docs/settings.md").write_text(
-        "# Settings\n\n## Page size\n\n" + filler + "\n\n## Time limit\n\n"
-        "By default, queries have a time limit of one second. If a query takes longer "
-        "than this, it is stopped.\n\n## Empty\n\n### Nested\n\nThe nested section's words.\n")
-    engine = _engine()
-    assert engine.ingest([Path("docs")]).ok
-    chunks = sorted(_stored(engine).values(), key=lambda c: c[1]["start"])
-    assert len(chunks) >= 4  # the long section alone takes two
-    for doc, _ in chunks:
-        lines = [line for line in doc.splitlines() if line.strip()]
-        opening = len(lines) - len(list(itertools.dropwhile(lambda x: x.startswith("#"), lines)))
-        # headings open a chunk, never follow its text
-        assert not any(line.startswith("#") for line in lines[opening:]), doc
-    limit = [(d, m) for d, m in chunks if "one second" in d]
-    assert len(limit) == 1 and limit[0][1]["section"] == "Time limit"
-    assert limit[0][0].startswith("## Time limit\n\nBy default, queries")
-    nested = [d for d, _ in chunks if "nested section's words" in d]
-    assert nested == ["## Empty\n\n### Nested\n\nThe nested section's words."]
 
 
 def test_pdf_text_is_nfkc_normalised_and_line_break_hyphens_joined():
