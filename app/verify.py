@@ -25,10 +25,9 @@ subject or object of, the verb or noun its preposition attaches to), a
 subject must not become an object, a negation must not be added or dropped,
 the names a verb governs must stand with that verb in one sentence of the
 source (read as in (2)), and a sentence must not end on an empty slot ("The
-code is [1]."). A name or
-figure tied to a word the cited sentences never use cannot be checked, and
-is not kept: a paraphrase of the relation is a claim the source does not
-make in so many words.
+code is [1]."). A name or figure tied to a word the cited sentences never
+use cannot be checked, and is not kept: a paraphrase of the relation is a
+claim the source does not make in so many words.
 
 Neither judges whether a kept sentence answers the question (see
 `app.answering`); the role check is English (spaCy's en_core_web_sm).
@@ -470,6 +469,7 @@ def _unlinked(claim, sents, source: str) -> str:
             return f"'{n.text}' is the {role} of '{v.text}' in the claim but not in the cited source"
     return ""
 
+
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # a code name: db.execute, form.getlist
 
 
@@ -497,8 +497,7 @@ def _apart(claim, cited: list[str]) -> str:
     "The render_cell hook adds stylesheets" where "adds stylesheets" is said of
     extra_css_urls. Dotted code names count as names here ("form.getlist").
     A verb the source does not use, or a name it does not write so, is not
-    judged here (a paraphrase; presence is the lexical
-    check's)."""
+    judged here (a paraphrase; presence is the lexical check's)."""
     windows = [(text.normalise(w), {text.stem(x) for x in re.findall(r"\w+", w.lower())})
                for w in text.leaning_windows(cited)]
 
