@@ -7,11 +7,9 @@ Two implementations of one `Verifier` protocol, chosen by the
 when (1) it carries at least one [n] mark naming a retrieved source, (2)
 every number, amount, percentage, year, count written in words ("two", as
 word or digit) and proper name in it occurs in the text of the sources it cites (money, separators, "percent" and case
-normalised), all within one sentence of a cited source (with the heading it
-stands under, and with the sentence before it when it refers back, "It runs
-on …": a true figure beside a true name is a false claim when the source
-never relates them; a claim of several clauses may take each from its own
-sentence), and (3) at least 75% of its other words occur in that
+normalised), all within one sentence of a cited source (with the sentence
+before it: a true figure beside a true name is a false claim when the source
+never relates them), and (3) at least 75% of its other words occur in that
 same sentence window (Snowball stems; every word that states something, "new",
 "not" and "all" included, not only those that rank sentences). A sentence
 without a mark that states a figure or name is attributed, in code, to the
@@ -24,7 +22,8 @@ noun it possesses or modifies, "X's Y" and "Y of X" alike, the verb it is
 subject or object of, the verb or noun its preposition attaches to), a
 subject must not become an object, a negation must not be added or dropped,
 the names a verb governs must stand with that verb in one sentence of the
-source (read as in (2)), and a sentence must not end on an empty slot ("The
+source (read with its heading, and with the sentence before it only when it
+refers back, "It runs on …"), and a sentence must not end on an empty slot ("The
 code is [1]."). A name or figure tied to a word the cited sentences never
 use cannot be checked, and is not kept: a paraphrase of the relation is a
 claim the source does not make in so many words.
@@ -85,18 +84,12 @@ class CheckResult:
         return seen
 
 
-def _support(fact_list: list[str], words: set[str], texts: list[str],
-             lean: bool = True) -> tuple[bool, float]:
-    """Whether one source sentence holds every fact, and the best share of
-    `words` such a sentence holds: a true figure next to a true name, or true
-    words from three places, still make a false claim. With `lean`, a sentence
-    is read with its heading, and with the sentence before it only when it
-    refers back (`text.leaning_windows`: "Version 2.2 fixed a crash" lends
-    nothing to "Version 2.1 added TOML support"); without, always with the
-    sentence before it (for a claim of several clauses, each of which is
-    checked alone too, `_unsupported_clause`)."""
+def _support(fact_list: list[str], words: set[str], texts: list[str]) -> tuple[bool, float]:
+    """Whether one source sentence (with the one before it) holds every fact,
+    and the best share of `words` such a sentence holds: a true figure next to
+    a true name, or true words from three places, still make a false claim."""
     together, best = False, 0.0
-    for window in (text.leaning_windows if lean else text.windows)(texts):
+    for window in text.windows(texts):
         norm = text.normalise(window)
         if all(text.occurs(f, norm) for f in fact_list):
             together = True
@@ -180,11 +173,7 @@ def check(draft: str, sources: list[str], min_word_support: float = 0.75) -> Che
                           if not text.occurs(w, cited_text) and not text.occurs(d, cited_text)]
             # Names are rule 2's business; rule 3 weighs the words around them.
             words = text.claim_words(sent) - {text.stem(n.lower()) for n in names}
-            # one clause relates its facts within one sentence (and what that sentence
-            # leans on); clauses joined by "while", "and", ";" may each come from another
-            clauses = text.clauses(text.strip_citations(sent))
-            together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites],
-                                       lean=len(clauses) < 2)
+            together, share = _support(figures + names, words, [sources[n - 1] for n in v.cites])
             if v.missing:
                 v.reason = "not in cited sources: " + ", ".join(v.missing)
             elif not together:

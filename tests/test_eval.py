@@ -257,7 +257,7 @@ def _shares(output: str) -> tuple[float, float]:
 # (faithful kept, wrong rejected) floors of the role verifier per set, under its
 # first-run figures (eval/README.md); a new set needs its own line.
 DRAFT_FLOORS = {"roles_holdout1": (0.7, 0.85), "roles_holdout2": (0.7, 0.85),
-                "cross_holdout1": (0.6, 0.75)}
+                "cross_holdout1": (0.6, 0.65)}
 
 
 def test_the_role_verifier_on_the_frozen_draft_sets(tmp_path):

@@ -180,8 +180,6 @@ WRONG = [
      "missing [1].", FORMS),
     ("a code name given another sentence's verb",
      "form.getlist raises a KeyError if the key is missing [1].", FORMS),
-    ("a figure given another sentence's verb", "Version 2.2 added support for TOML files [1].",
-     RELEASES),
 ]
 
 
