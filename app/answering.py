@@ -83,6 +83,7 @@ FilesUsing = Callable[[list[str]], tuple[dict[str, set[str]], int]]
 Vocabulary = Callable[[str], int]  # folder -> how many word stems its files use together
 SILENCE_VOCABULARY = 2000  # files that use fewer are too few for their silence to count
 Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
+Opening = Callable[[str], "Hit | None"]  # a document's path -> its first passage
 Rarity = Callable[[list[str]], dict[str, float]]  # word stems -> IDF over the collection's passages
 MIN_QUOTE_COVERAGE = 0.25  # the quotes must hold this share of the question's words, by rarity
 WORD_MATCH = 0.5  # MiniLM cosine at which a word of the quote stands for a word of the question
@@ -416,6 +417,41 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
                   question=q.text, query=q.query, note=note)
 
 
+def described(q: Question, hits: list[Hit], opening: Opening) -> tuple[Answer | None, list[Hit]]:
+    """For a question about what one thing is or does (`q.subject`: "What does
+    tqdm do?"), the first sentence of prose of the document about it (and the
+    next, when it names the thing or refers back), quoted, with that document's first passage put first among the hits: a
+    README or a page about a thing says first what the thing is, where the
+    sentences closest to the question only name it ("from tqdm import tqdm",
+    "pip install tqdm"). A document is about the thing when its file's name or
+    its title is the thing's name ("tqdm.rst", "python_dotenv.md" for
+    "python-dotenv"), and one of the retrieved passages comes from it. (None,
+    hits) when none does, or its first passage holds no prose."""
+    key = text.name_key(q.subject or "")
+    about = next((h for h in hits if key and key in (
+        text.name_key(os.path.splitext(os.path.basename(h.chunk.source))[0]),
+        text.name_key(h.chunk.title))), None)
+    first = opening(about.chunk.source) if about is not None else None
+    if first is None:
+        return None, hits
+    prose = list(dict.fromkeys(s for s in text.split_sentences(first.chunk.text)
+                               if text.is_prose(s)))
+    if not prose:
+        return None, hits
+    # the first sentence, and the one after it when that too is about the thing:
+    # it names it or refers back ("It benchmarks as …"), not "Trusted by NASA …"
+    said = prose[:1] + [s for s in prose[1:2] if key in text.name_key(s) or text.refers_back(s)]
+    hits = [first] + [h for h in hits if h.chunk.id != first.chunk.id][:max(len(hits) - 1, 0)]
+    exact = [_as_in(first.chunk.text, s) for s in said]
+    return Answer(text=quotes_text([(1, s, "") for s in said]),
+                  citations=[Citation(n=1, chunk=first.chunk,
+                                      quote=" \u2026 ".join(e or s for e, s in zip(exact, said)),
+                                      score=round(first.similarity, 4))],
+                  mode="extractive", grounded=all(e is not None for e in exact),
+                  question=q.text, query=q.query,
+                  note=f"what the document about '{q.subject}' says first"), hits
+
+
 def release_date(q: Question, hits: list[Hit], release: str) -> Answer | None:
     """The date of a release the passages were cut to (`release_scope`), as its
     own title gives it ("0.51 (2020-10-31)", not "0.51.1 (…)"), quoted, for a
@@ -561,17 +597,19 @@ def answer(
     vocabulary: Vocabulary | None = None,
     rarity: Rarity | None = None,
     files_using: FilesUsing | None = None,
+    opening: Opening | None = None,
 ) -> Answer:
     a, hits = _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                       temperature, on_token, prompt_sentences, find_more, unused, vocabulary,
-                      rarity, files_using)
+                      rarity, files_using, opening)
     a.retrieved = list(hits)
     return a
 
 
 def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens, temperature,
             on_token, prompt_sentences, find_more, unused=None,
-            vocabulary=None, rarity=None, files_using=None) -> tuple[Answer, list[Hit]]:
+            vocabulary=None, rarity=None, files_using=None,
+            opening=None) -> tuple[Answer, list[Hit]]:
     timings: dict[str, float] = {}
     if not hits:
         return refusal(q, hits, "the index holds no passages to search"), hits
@@ -617,6 +655,12 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         dated = release_date(q, hits, scoped[0])
         if dated is not None:
             return dated, hits
+    # What a thing is, from the document about it: quoted under the strict
+    # policy; the model policy's model reads that document's opening first.
+    if q.subject and opening is not None:
+        described_answer, hits = described(q, hits, opening)
+        if described_answer is not None and policy.question_gates:
+            return described_answer, hits
     if policy.question_gates:
         why = answerable(q, hits, getattr(verifier, "question_conflict", None))
         if why:

@@ -276,7 +276,8 @@ class Engine:
                              s.prompt_sentences,
                              find_more=lambda terms: retriever.containing(terms, query, k),
                              unused=retriever.unused, vocabulary=retriever.vocabulary,
-                             rarity=retriever.rarity, files_using=retriever.files_using)
+                             rarity=retriever.rarity, files_using=retriever.files_using,
+                             opening=lambda source: retriever.opening(source, query))
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a

@@ -36,6 +36,7 @@ class Question:
     quotes_amount: bool = False  # it quotes an amount ("of the $25 billion")
     wants_thing: bool = False  # "Which option …?": the answer must name something new
     wants_code: bool = False  # "Which option …?", "How do I …?": something to type (no other kind)
+    subject: str | None = None  # "tqdm" of "What does tqdm do?": what it is or does, nothing more
 
     @property
     def follow_up(self) -> bool:
@@ -92,4 +93,5 @@ def analyse(question: str, query: str | None = None) -> Question:
         quotes_amount=bool(text.amounts(question)),
         wants_thing=text.asks_for_thing(asks),
         wants_code=kind is None and text.asks_for_code(asks),
+        subject=text.asked_subject(asks) if kind is None else None,
     )

@@ -149,6 +149,22 @@ class HybridRetriever:
         return [Hit(chunk=c, score=0.0, similarity=cosine[c.id])
                 for c in best if c.id in cosine]  # not gone from Chroma since
 
+    def opening(self, source: str, query: str) -> Hit | None:
+        """The first passage of a document (the one that starts at its first
+        character): where a README or a page about a thing says what it is. None
+        when the collection holds no such passage (or, while an ingest writes,
+        held none before it)."""
+        got = self.collection.get(where={"$and": [{"source": source}, {"start": 0}]}, limit=1,
+                                  include=["documents", "metadatas", "embeddings"])
+        if not got["ids"]:
+            return None
+        frozen = self._last_consistent()
+        if frozen is not None and got["ids"][0] not in frozen:
+            return None
+        qvec = self.embedder.embed([query])[0]
+        return Hit(chunk=chunk_from(got["ids"][0], got["documents"][0], got["metadatas"][0]),
+                   score=0.0, similarity=float(qvec @ got["embeddings"][0]))
+
     def unused(self, stems: list[str]) -> list[str]:
         """The word stems ("encrypt", as the keyword index's Snowball stemmer
         writes them) that no passage of the collection uses, not even inside a

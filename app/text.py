@@ -594,6 +594,57 @@ def asks_for_thing(question: str) -> bool:
     return bool(_THING.match(question))
 
 
+# Words that ask what a thing is or is for, beside its name: "What is tqdm used
+# for?", "What's the purpose of pluggy?", "What does the idna package do?".
+ABOUT_WORDS = frozenset(
+    "use used uses purpose purposes goal goals aim point overview introduction summary "
+    "description package library module project tool framework".split())
+_TOKEN = re.compile(r"[^\s?!,;:()\"“”]+")
+# "What is / does / are …", "Tell me about …", "Describe …": a question that asks
+# what something is (not which, how, when or whether)
+_ASKS_WHAT = re.compile(r"\W*(?:(?:and|so)\W+)?(?:what(?:'s|’s)?|tell|describe|explain|"
+                        r"introduce|summari[sz]e)\b", re.I)
+
+
+def asked_subject(question: str) -> str | None:
+    """The one thing a question asks about when it asks what that thing is or
+    does and nothing more ("What does tqdm do?", "What is sqlite-utils?", "Tell
+    me about Rich.", "What is the idna package for?": "tqdm", "sqlite-utils",
+    "Rich", "idna"), else None. Its other words must be question and function
+    words or `ABOUT_WORDS`, and the name one run of up to three words ("Datasette
+    Cloud"); a word of the name carries meaning (`content_words`) or holds a digit
+    ("h11"). Only a question that asks what ("What …?", "Tell me about …",
+    "Describe …"), not which, how, when or whether."""
+    if not _ASKS_WHAT.match(question):
+        return None
+    about = {stem(w) for w in ABOUT_WORDS}
+    tokens = [t.strip(".'’").removesuffix("'s").removesuffix("’s") for t in _TOKEN.findall(question)]
+    named = [i for i, t in enumerate(tokens) if t and (
+        content_words(t) - about or (re.search(r"\d", t) and re.search(r"[A-Za-z]", t)))]
+    if not named or named != list(range(named[0], named[-1] + 1)) or len(named) > 3 or any(
+            re.search(r"\d", t) for i, t in enumerate(tokens) if i not in named):
+        return None  # "What is Python 2?" asks about a version
+    return " ".join(tokens[i] for i in named)
+
+
+def name_key(name: str) -> str:
+    """A name as a file's name or a title may write it: "python-dotenv",
+    "python_dotenv" and "Python Dotenv" are one key."""
+    return re.sub(r"[\W_]+", "", name.lower())
+
+
+def is_prose(sentence: str) -> bool:
+    """Whether a sentence is prose that says something, not a heading, a badge
+    line, a link, code (a shell or REPL line, a Python import) or a line that
+    introduces code (": "), and has six words or more."""
+    s = sentence.strip()
+    if is_heading(s) or s.endswith(":") or re.search(
+            r"https?://|`|>>>|\||^\W*[$>]|^(?:from\s+\S+\s+)?import\s", s):
+        return False  # a link, code, a row of links ("PyPI for releases | Github …")
+    return len(re.findall(r"[^\W\d_][\w'’-]*", s)) >= 6 and sum(
+        c.isalpha() or c.isspace() for c in s) >= 0.8 * len(s)
+
+
 # What a reader types: a question for one of these, or for how to do something,
 # is answered in documentation by a command, an option or a call, not by prose
 # about it ("How do I speed up startup?" by "datasette -i data.db --inspect-file=…").

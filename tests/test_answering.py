@@ -845,6 +845,64 @@ def test_a_name_and_a_thing_no_file_mentions_together_are_refused(engine):
         "By default, how many records does a file hold?")  # a verb read as the root
 
 
+def test_a_question_about_what_a_thing_is_names_that_thing():
+    for asked, subject in [("What does tqdm do?", "tqdm"), ("What is the idna package for?", "idna"),
+                           ("Tell me about Rich.", "Rich"), ("What's the purpose of pluggy?", "pluggy"),
+                           ("What does h11 do?", "h11"), ("What is python-dotenv used for?",
+                                                          "python-dotenv"),
+                           ("What is Datasette Cloud?", "Datasette Cloud"),
+                           ("Which tqdm option sets the width?", None),  # which, not what
+                           ("How does tqdm work?", None), ("What is Python 2?", None),  # a version
+                           ("What does tqdm's ncols option default to?", None),  # more than a name
+                           ("What did Sam Altman say about the deal?", None)]:  # two runs
+        assert text.asked_subject(asked) == subject, asked
+        assert question.analyse(asked).subject == subject, asked
+    assert question.analyse("Who is tqdm?").subject is None  # a who-question asks for a name
+    assert text.name_key("python_dotenv") == text.name_key("Python-Dotenv") == "pythondotenv"
+
+
+def test_what_a_thing_is_is_quoted_from_the_start_of_the_document_about_it(engine):
+    opening_text = ("[![PyPI](https://img.shields.io/pypi/v/osprey.svg)](https://pypi.org/p/osprey)\n\n"
+                    "# osprey-bars\n\nDraws progress bars for long loops in any terminal, quickly.\n"
+                    "It refreshes at most ten times a second by default.\n\n"
+                    "pip install osprey-bars\n\nTrusted by many teams around the world today.")
+    opening = Hit(Chunk(id="o0", text=opening_text, source="docs/osprey_bars.md", title="osprey-bars",
+                        start=0, end=len(opening_text), content_hash=""), score=0.0, similarity=0.3)
+    later = Hit(Chunk(id="o1", text="from osprey_bars import bar\n\nfor i in bar(range(9)): pass",
+                      source="docs/osprey_bars.md", title="osprey-bars", start=500, end=560,
+                      content_hash=""), score=1.0, similarity=0.7)
+    other = _hits("Osprey-bars is mentioned in this other file once.")[0]
+    asked = []
+
+    def first_passage(source):
+        asked.append(source)
+        return opening if source == "docs/osprey_bars.md" else None
+
+    def ask(q, hits, policy="strict"):
+        return answering.answer(question.analyse(q), hits, SilentLLM(), engine.embedder,
+                                verify.LexicalVerifier(), answering.POLICIES[policy], 0.25, 60, 0.0,
+                                opening=first_passage)
+
+    a = ask("What does osprey-bars do?", [later, other])
+    assert a.text == ("\u201cDraws progress bars for long loops in any terminal, quickly.\u201d [1] "
+                      "\u201cIt refreshes at most ten times a second by default.\u201d [1]"), a.text
+    assert a.mode == "extractive" and a.grounded and "document about 'osprey-bars'" in a.note
+    assert [c.chunk.id for c in a.citations] == ["o0"] and a.retrieved[0].chunk.id == "o0"
+    assert asked == ["docs/osprey_bars.md"]  # the file the retrieved passage came from
+    # a sentence after the first that neither names the thing nor refers back is left out
+    opening_text2 = opening_text.replace("It refreshes", "Teams refresh")
+    opening = Hit(Chunk(id="o0", text=opening_text2, source="docs/osprey_bars.md",
+                        title="osprey-bars", start=0, end=len(opening_text2), content_hash=""),
+                  score=0.0, similarity=0.3)
+    assert "Teams refresh" not in ask("Tell me about osprey-bars.", [later, other]).text
+    # no retrieved passage comes from a document about the thing: the usual way
+    assert "document about" not in ask("What does osprey-bars do?", [other]).note
+    # not a question about what the thing is
+    assert "document about" not in ask("How do I pause osprey-bars?", [later, other]).note
+    # the model policy's model reads the document's start first, in its own words
+    assert "document about" not in ask("What does osprey-bars do?", [later, other], "model").note
+
+
 def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     # Four real READMEs of one folder (about 2,900 word stems) and the seed
     # article in another, in a real index: a question about a thing none of
@@ -892,6 +950,12 @@ def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     assert a.mode == "refused" and "'orjson' and 'progress'" in a.note, a.note
     a = eng.ask("Which orjson option serializes numpy arrays?")
     assert "same file" not in a.note, a.note
+    # what orjson is, from the start of orjson.md, not from the sentences closest to the
+    # question, which only name it ("import orjson, json"), and without a draft
+    a = eng.ask("What does orjson do?")
+    assert a.text.startswith("\u201corjson is a fast, correct JSON library for Python.\u201d [1]"), a.text
+    assert [os.path.basename(c.chunk.source) for c in a.citations] == ["orjson.md"]
+    assert a.citations[0].chunk.start == 0 and a.grounded and "generate" not in a.timings
     files, total = eng.retriever.files_using(["Markdown", "tqdm", "Node.js", "zzzz"])
     assert total == 5 and [os.path.basename(f) for f in files["Markdown"]] == ["tabulate.md"]
     assert [os.path.basename(f) for f in files["tqdm"]] == ["tqdm.rst"] and not files["zzzz"]
