@@ -55,6 +55,7 @@ states nothing and is not "grounded".
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -84,6 +85,7 @@ Vocabulary = Callable[[str], int]  # folder -> how many word stems its files use
 SILENCE_VOCABULARY = 2000  # files that use fewer are too few for their silence to count
 Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
 Opening = Callable[[str], "Hit | None"]  # a document's path -> its first passage
+Within = Callable[[str, int], "list[Hit]"]  # a document's path, k -> its passages nearest the question
 Rarity = Callable[[list[str]], dict[str, float]]  # word stems -> IDF over the collection's passages
 MIN_QUOTE_COVERAGE = 0.25  # the quotes must hold this share of the question's words, by rarity
 WORD_MATCH = 0.5  # MiniLM cosine at which a word of the quote stands for a word of the question
@@ -185,6 +187,43 @@ def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
                     continue
             return a, b
     return None
+
+
+def document_scope(q: Question, hits: list[Hit], within: Within,
+                   files_using: FilesUsing) -> tuple[list[Hit], frozenset[str]]:
+    """For a question that names a thing one document of the collection is
+    about (its file is named after it: "What license is aiosqlite released
+    under?" and aiosqlite.rst), the passages of that document retrieval found,
+    then its passages nearest to the question, then those of other documents
+    that mention the thing, as many as were retrieved; the other passages are
+    about something else, and a sentence from
+    them answers for another thing ("Contributions before December 1, 2017 …
+    are released only under the BSD 3-Clause License" from another package's
+    README). Only for a word the collection uses in at most `APART_SHARE` of
+    its files ("Datasette" in the Datasette docs picks out no document), and
+    not for a follow-up, whose thing the conversation may name. With the
+    passages, the word stems of the name: the document is about it, so its
+    quotes need not repeat it (`quote_coverage`)."""
+    if q.follow_up or not hits:
+        return hits, frozenset()
+    written = [w for w in dict.fromkeys(re.findall(r"[A-Za-z][\w.-]*[\w]", q.focus))
+               if w.lower() not in _DOCUMENT_WORDS]
+    files, total = files_using(written)
+    for w in written:
+        key = text.name_key(w)
+        using = files.get(w, set())
+        about = [f for f in using if text.name_key(os.path.splitext(os.path.basename(f))[0]) == key]
+        if len(about) != 1 or len(using) > APART_SHARE * total:
+            continue
+        stems = text.content_words(w) or {w.lower()}
+        kept = [h for h in hits if h.chunk.source == about[0] or (
+            stems & text.content_words(h.chunk.headed) or w.lower() in h.chunk.headed.lower())]
+        named = frozenset(text.content_words(w))
+        first = [h for h in kept if h.chunk.source == about[0]]
+        nearest = within(about[0], len(hits))
+        scoped = {h.chunk.id: h for h in first + nearest + kept}
+        return list(scoped.values())[:len(hits)], named
+    return hits, frozenset()
 
 
 def _as_written(question: str, stems: set[str]) -> list[str]:
@@ -598,7 +637,11 @@ def answer(
     rarity: Rarity | None = None,
     files_using: FilesUsing | None = None,
     opening: Opening | None = None,
+    within: Within | None = None,
 ) -> Answer:
+    if within is not None and files_using is not None:
+        hits, named = document_scope(q, hits, within, files_using)
+        q = dataclasses.replace(q, words=q.words - named)
     a, hits = _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                       temperature, on_token, prompt_sentences, find_more, unused, vocabulary,
                       rarity, files_using, opening)

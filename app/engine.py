@@ -277,7 +277,8 @@ class Engine:
                              find_more=lambda terms: retriever.containing(terms, query, k),
                              unused=retriever.unused, vocabulary=retriever.vocabulary,
                              rarity=retriever.rarity, files_using=retriever.files_using,
-                             opening=lambda source: retriever.opening(source, query))
+                             opening=lambda source: retriever.opening(source, query),
+                             within=lambda source, n: retriever.within(source, query, n))
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a

@@ -149,6 +149,20 @@ class HybridRetriever:
         return [Hit(chunk=c, score=0.0, similarity=cosine[c.id])
                 for c in best if c.id in cosine]  # not gone from Chroma since
 
+    def within(self, source: str, query: str, k: int) -> list[Hit]:
+        """Up to `k` passages of one document, closest to the query by MiniLM
+        (Chroma's metadata filter): what the document about a thing the
+        question names says nearest to what it asks."""
+        frozen = self._last_consistent()
+        qvec = self.embedder.embed([query])[0]
+        got = _retrying(lambda: self.collection.query(
+            query_embeddings=[qvec.tolist()], n_results=k if frozen is None else 2 * k,
+            where={"source": source}, include=["documents", "metadatas", "distances"]))
+        return [Hit(chunk=chunk_from(cid, doc, meta), score=0.0, similarity=1.0 - dist)
+                for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0],
+                                                got["metadatas"][0], got["distances"][0])
+                if frozen is None or cid in frozen][:k]
+
     def opening(self, source: str, query: str) -> Hit | None:
         """The first passage of a document (the one that starts at its first
         character): where a README or a page about a thing says what it is. None

@@ -903,6 +903,69 @@ def test_what_a_thing_is_is_quoted_from_the_start_of_the_document_about_it(engin
     assert "document about" not in ask("What does osprey-bars do?", [later, other], "model").note
 
 
+def test_a_question_naming_a_packages_document_is_answered_from_that_document():
+    def hit(cid, source, body, similarity=0.6):
+        return Hit(Chunk(id=cid, text=body, source=source, title="", start=0, end=len(body),
+                         content_hash=""), score=0.5, similarity=similarity)
+
+    other = hit("x1", "docs/kestrel.md", "Kestrel is released under the BSD 3-Clause License.", 0.7)
+    naming = hit("x2", "docs/notes.md", "Osprey and Kestrel share a release schedule.")
+    own = hit("o1", "docs/osprey.md", "Osprey is licensed under the MIT license.")
+    files = {"Osprey": {"docs/osprey.md", "docs/notes.md"}, "license": {"docs/kestrel.md",
+                                                                        "docs/osprey.md"}}
+    asked = []
+
+    def within(source, k):
+        asked.append((source, k))
+        return [own] if source == "docs/osprey.md" else []
+
+    def files_using(terms):
+        return {t: files.get(t, set()) for t in terms}, 6
+
+    def scope(q, hits=(other, naming)):
+        return [h.chunk.id for h in answering.document_scope(
+            question.analyse(q), list(hits), within, files_using)[0]]
+
+    # the named package's own document first, then others that mention it; not the
+    # passage about another package, whose licence is not Osprey's
+    assert scope("What license is Osprey released under?") == ["o1", "x2"]
+    assert asked == [("docs/osprey.md", 2)]
+    # the document is about Osprey: its quotes need not say "Osprey"
+    assert answering.document_scope(question.analyse("What license is Osprey released under?"),
+                                    [other, naming], within, files_using)[1] == {"osprey"}
+    # a name no file is named after, or one most files use, scopes nothing
+    assert scope("What license is Kestrel released under?") == ["x1", "x2"]
+    files["Osprey"] = {f"docs/{n}.md" for n in ("osprey", "a", "b", "c")}
+    assert scope("What license is Osprey released under?") == ["x1", "x2"]
+    files["Osprey"] = {"docs/osprey.md"}
+    # a follow-up may name its thing in the conversation: left as retrieved
+    assert [h.chunk.id for h in answering.document_scope(
+        question.analyse("And its license?", "What is Osprey? And its license?"),
+        [other, naming], within, files_using)[0]] == ["x1", "x2"]
+
+
+def test_a_question_naming_a_readmes_package_cites_that_readme_only(tmp_path):
+    # Five real READMEs in a real index. Retrieval alone ranks python-dateutil's
+    # "Contributions before December 1, 2017 ... are released only under the BSD
+    # 3-Clause License" first for the licence of rich and of tabulate, whose READMEs
+    # say nothing of theirs: another package's licence must not be quoted for them.
+    import os
+    from pathlib import Path
+
+    from app.engine import Engine
+    from app.settings import Settings
+
+    readmes = Path(__file__).resolve().parents[1] / "eval" / "corpora" / "pkg_readmes"
+    eng = Engine(Settings(index_dir=tmp_path / "index"))
+    assert eng.ingest([readmes / f for f in ("python-dateutil.rst", "tabulate.md", "wrapt.rst",
+                                             "h11.rst", "rich.md")]).ok
+    for package, readme in (("rich", "rich.md"), ("tabulate", "tabulate.md")):
+        a = eng.ask(f"What license is {package} released under?")
+        assert {os.path.basename(c.chunk.source) for c in a.citations} == {readme}, a.text
+        assert "December 1, 2017" not in a.text
+        assert all(os.path.basename(h.chunk.source) == readme for h in a.retrieved)
+
+
 def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     # Four real READMEs of one folder (about 2,900 word stems) and the seed
     # article in another, in a real index: a question about a thing none of
