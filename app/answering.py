@@ -189,6 +189,12 @@ def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
     return None
 
 
+def _file_key(source: str) -> str:
+    """A file's name without its extension, as `text.name_key` writes names:
+    "python_dotenv.md" is "pythondotenv"."""
+    return text.name_key(os.path.splitext(os.path.basename(source))[0])
+
+
 def document_scope(q: Question, hits: list[Hit], within: Within,
                    files_using: FilesUsing) -> tuple[list[Hit], frozenset[str]]:
     """For a question that names a thing one document of the collection is
@@ -196,8 +202,8 @@ def document_scope(q: Question, hits: list[Hit], within: Within,
     under?" and aiosqlite.rst), the passages of that document retrieval found,
     then its passages nearest to the question, then those of other documents
     that mention the thing, as many as were retrieved; the other passages are
-    about something else, and a sentence from
-    them answers for another thing ("Contributions before December 1, 2017 …
+    about something else, and a sentence from them answers for another thing
+    ("Contributions before December 1, 2017 …
     are released only under the BSD 3-Clause License" from another package's
     README). Only for a word the collection uses in at most `APART_SHARE` of
     its files ("Datasette" in the Datasette docs picks out no document), and
@@ -212,7 +218,7 @@ def document_scope(q: Question, hits: list[Hit], within: Within,
     for w in written:
         key = text.name_key(w)
         using = files.get(w, set())
-        about = [f for f in using if text.name_key(os.path.splitext(os.path.basename(f))[0]) == key]
+        about = [f for f in using if _file_key(f) == key]
         if len(about) != 1 or len(using) > APART_SHARE * total:
             continue
         stems = text.content_words(w) or {w.lower()}
@@ -459,8 +465,9 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
 def described(q: Question, hits: list[Hit], opening: Opening) -> tuple[Answer | None, list[Hit]]:
     """For a question about what one thing is or does (`q.subject`: "What does
     tqdm do?"), the first sentence of prose of the document about it (and the
-    next, when it names the thing or refers back), quoted, with that document's first passage put first among the hits: a
-    README or a page about a thing says first what the thing is, where the
+    next, when it names the thing or refers back), quoted, with that
+    document's first passage put first among the hits: a README or a page
+    about a thing says first what the thing is, where the
     sentences closest to the question only name it ("from tqdm import tqdm",
     "pip install tqdm"). A document is about the thing when its file's name or
     its title is the thing's name ("tqdm.rst", "python_dotenv.md" for
@@ -468,8 +475,7 @@ def described(q: Question, hits: list[Hit], opening: Opening) -> tuple[Answer | 
     hits) when none does, or its first passage holds no prose."""
     key = text.name_key(q.subject or "")
     about = next((h for h in hits if key and key in (
-        text.name_key(os.path.splitext(os.path.basename(h.chunk.source))[0]),
-        text.name_key(h.chunk.title))), None)
+        _file_key(h.chunk.source), text.name_key(h.chunk.title))), None)
     first = opening(about.chunk.source) if about is not None else None
     if first is None:
         return None, hits
