@@ -76,6 +76,16 @@ class HybridRetriever:
         self._indexed: set[str] | None = None
         self._vocabularies: dict[str, int] = {}  # folder -> word stems its files use
         self._counts: tuple | None = None  # (folders, each row's folder, files, each row's file)
+        self._query: tuple[str, Any] | None = None  # the last query and its vector
+
+    def _vector(self, query: str) -> Any:
+        """The query's MiniLM vector, computed once per question: retrieval,
+        the search for a missing term and the named document's passages all
+        ask for the same one."""
+        last = self._query
+        if last is None or last[0] != query:
+            last = self._query = (query, self.embedder.embed([query])[0])
+        return last[1]
 
     def _last_consistent(self) -> set[str] | None:
         """While an ingest writes, the ids of the last consistent state (those the
@@ -143,7 +153,7 @@ class HybridRetriever:
                       key=lambda c: -sum(titled[c.id]))[:k]
         if not best:
             return []
-        qvec = self.embedder.embed([query])[0]
+        qvec = self._vector(query)
         got = self.collection.get(ids=[c.id for c in best], include=["embeddings"])
         cosine = {cid: float(qvec @ vec) for cid, vec in zip(got["ids"], got["embeddings"])}
         return [Hit(chunk=c, score=0.0, similarity=cosine[c.id])
@@ -154,7 +164,7 @@ class HybridRetriever:
         (Chroma's metadata filter): what the document about a thing the
         question names says nearest to what it asks."""
         frozen = self._last_consistent()
-        qvec = self.embedder.embed([query])[0]
+        qvec = self._vector(query)
         got = _retrying(lambda: self.collection.query(
             query_embeddings=[qvec.tolist()], n_results=k if frozen is None else 2 * k,
             where={"source": source}, include=["documents", "metadatas", "distances"]))
@@ -175,7 +185,7 @@ class HybridRetriever:
         frozen = self._last_consistent()
         if frozen is not None and got["ids"][0] not in frozen:
             return None
-        qvec = self.embedder.embed([query])[0]
+        qvec = self._vector(query)
         return Hit(chunk=chunk_from(got["ids"][0], got["documents"][0], got["metadatas"][0]),
                    score=0.0, similarity=float(qvec @ got["embeddings"][0]))
 
@@ -335,7 +345,7 @@ class HybridRetriever:
     def retrieve(self, query: str, top_k: int, rerank: bool = True) -> list[Hit]:
         if self.size == 0:
             return []
-        qvec = self.embedder.embed([query])[0]
+        qvec = self._vector(query)
         pool = top_k * CANDIDATES_PER_K if rerank else top_k  # candidates kept after fusion
         n = min(self.size, pool * CANDIDATES_PER_K)
         frozen = self._last_consistent()
