@@ -33,7 +33,7 @@ import json
 import time
 from typing import Any
 
-from app import keyword_index
+from app import keyword_index, text
 from app.embedding import OnnxEmbedder
 from app.ranking import sentences_of
 from app.store import Store, chunk_from
@@ -108,6 +108,8 @@ class HybridRetriever:
 
         if self._stemmer is None:
             self._stemmer = Stemmer.Stemmer("english")
+        # a word spelt the other way from the documents ("licence") finds them too
+        query = " ".join([query, *text.other_spellings(query)])
         tokens = bm25s.tokenize(query, stemmer=self._stemmer,
                                 token_pattern=keyword_index.TOKEN_PATTERN, show_progress=False)
         if not any(tokens.ids):
@@ -127,8 +129,6 @@ class HybridRetriever:
         of them where any passage does, else at least one), best BM25 match to
         the terms and the query first: where a question's name or figure lies
         when the top-k passages missed it."""
-        from app import text
-
         found = {f[0]: f for f in self._keyword(" ".join(terms) + " " + query, min(pool, self.size))}
         for f in self._keyword(" ".join(terms), min(pool, self.size)):
             found.setdefault(f[0], f)
@@ -194,10 +194,10 @@ class HybridRetriever:
         writes them) that no passage of the collection uses, not even inside a
         longer word ("calendar" of "icalendar")."""
         vocab = self.bm25.vocab_dict if self.bm25 is not None else {}
-        absent = [s for s in stems if s not in vocab]
+        absent = [s for s in stems if not any(f in vocab for f in text.spellings(s))]
         if absent:
             words = [w for w in vocab if w]
-            absent = [s for s in absent if not any(s in w for w in words)]
+            absent = [s for s in absent if not any(f in w for f in text.spellings(s) for w in words)]
         return absent
 
     def rarity(self, stems: list[str]) -> dict[str, float]:
@@ -212,8 +212,10 @@ class HybridRetriever:
         docs = int(scores.get("num_docs", 0) or 0)
         out = {}
         for s in stems:
-            t = vocab.get(s)
-            used = 0 if t is None or indptr is None else int(indptr[t + 1] - indptr[t])
+            used = 0
+            for f in text.spellings(s):  # "licens" and "licenc": passages in either spelling
+                t = vocab.get(f)
+                used += 0 if t is None or indptr is None else int(indptr[t + 1] - indptr[t])
             out[s] = math.log(1 + docs / (1 + used))
         return out
 
@@ -266,8 +268,8 @@ class HybridRetriever:
                 continue
             held: set[str] | None = None
             for token in dict.fromkeys(tokens):
-                t = vocab.get(token)
-                rows = np.asarray(indices[indptr[t]:indptr[t + 1]] if t is not None else [], dtype=int)
+                ts = [t for t in map(vocab.get, text.spellings(token)) if t is not None]
+                rows = np.asarray([r for t in ts for r in indices[indptr[t]:indptr[t + 1]]], dtype=int)
                 found = set(file_names[np.unique(file_of_row[rows])].tolist()) if rows.size else set()
                 held = found if held is None else held & found
             out[term] = held or set()
@@ -309,8 +311,6 @@ class HybridRetriever:
         "Datasette 0.40"), as changelogs give each release: those that hold the
         title line (Chroma's substring filter), then those that start under it
         (its section). BM25 keeps no token of a version such as "2.3"."""
-        from app import text
-
         out: dict[str, tuple[str, str, dict]] = {}
         for term in terms:
             v = text.versioned(term)

@@ -375,16 +375,65 @@ _STOP = _COMMON | frozenset(
 
 
 _stemmer = None
+_british: dict[str, str] | None = None  # British word -> American word ("licence": "license")
+_spelt: tuple[dict[str, str], dict[str, set[str]]] | None = None
 
 
-def stem(word: str) -> str:
-    """English Snowball stem ("investing", "investment" -> "invest")."""
+def _snowball(word: str) -> str:
     global _stemmer
     if _stemmer is None:
         import Stemmer  # PyStemmer: the stemmer the BM25 index uses too
 
         _stemmer = Stemmer.Stemmer(LANGUAGE)
     return _stemmer.stemWord(word)
+
+
+def _british_spellings() -> dict[str, str]:
+    global _british
+    if _british is None:
+        # breame's table of British and American spellings (1,730 words with
+        # their inflections: "customised", "behaviours", "licences")
+        from breame.data.spelling_constants import BRITISH_ENGLISH_SPELLINGS
+
+        _british = BRITISH_ENGLISH_SPELLINGS
+    return _british
+
+
+def stem(word: str) -> str:
+    """English Snowball stem ("investing", "investment" -> "invest") of the
+    word's American spelling: "licence" and "license", "customised" and
+    "customized" are one word to every check that compares stems. The keyword
+    index keeps the stems of the words as written; `spellings` gives the
+    forms to look a stem up by there."""
+    return _snowball(_british_spellings().get(word, word))
+
+
+def spellings(stem_: str) -> set[str]:
+    """The Snowball stems of a word as written in either spelling ("licens" and
+    "licenc"), for a stem of `stem` or of the keyword index ("licenc"): the
+    forms the keyword index may hold it under."""
+    global _spelt
+    if _spelt is None:
+        to_american: dict[str, str] = {}
+        british_of: dict[str, set[str]] = {}
+        for b, a in _british_spellings().items():
+            sb, sa = _snowball(b), _snowball(a)
+            if sb != sa:
+                to_american.setdefault(sb, sa)
+                british_of.setdefault(sa, set()).add(sb)
+        _spelt = to_american, british_of
+    to_american, british_of = _spelt
+    american = to_american.get(stem_, stem_)
+    return {stem_, american} | british_of.get(american, set())
+
+
+def other_spellings(text: str) -> list[str]:
+    """The other spelling of each word of a text written one way, British or
+    American ("licence": "license", "color": "colour"), each once."""
+    british = _british_spellings()
+    american = {a: b for b, a in british.items()}
+    words = re.findall(r"[a-z]+", text.lower())
+    return list(dict.fromkeys(o for w in words for o in (british.get(w), american.get(w)) if o))
 
 
 def content_words(text: str) -> set[str]:

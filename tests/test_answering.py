@@ -845,6 +845,20 @@ def test_a_name_and_a_thing_no_file_mentions_together_are_refused(engine):
         "By default, how many records does a file hold?")  # a verb read as the root
 
 
+def test_british_and_american_spellings_of_a_word_are_one_word():
+    # "licence" asked of a README that says "license": the same stem to every
+    # check that compares stems; the keyword index's stems stay as written.
+    assert text.stem("licence") == text.stem("license") == text.stem("licensed")
+    assert text.content_words("How do I customise the colour of the bar?") == \
+        text.content_words("How do I customize the color of the bar?")
+    assert text.stem("colonel") == "colonel" and text.stem("license") != text.stem("listen")
+    assert text.spellings(text.stem("license")) == {"licens", "licenc"}
+    assert text.spellings("licenc") == {"licens", "licenc"}
+    assert text.spellings("invest") == {"invest"}
+    assert text.other_spellings("Which licence covers the color scheme?") == ["license", "colour"]
+    assert text.other_spellings("How much is Amazon investing?") == []
+
+
 def test_a_question_about_what_a_thing_is_names_that_thing():
     for asked, subject in [("What does tqdm do?", "tqdm"), ("What is the idna package for?", "idna"),
                            ("Tell me about Rich.", "Rich"), ("What's the purpose of pluggy?", "pluggy"),
@@ -964,6 +978,29 @@ def test_a_question_naming_a_readmes_package_cites_that_readme_only(tmp_path):
         assert {os.path.basename(c.chunk.source) for c in a.citations} == {readme}, a.text
         assert "December 1, 2017" not in a.text
         assert all(os.path.basename(h.chunk.source) == readme for h in a.retrieved)
+
+
+def test_a_question_spelt_the_other_way_from_the_readmes_is_answered_from_them(tmp_path):
+    # Four real READMEs in a real index: they write "license" and colorama's
+    # "behaviour"; a question in the other spelling finds them and is answered.
+    import os
+    from pathlib import Path
+
+    from app.engine import Engine
+    from app.settings import Settings
+
+    readmes = Path(__file__).resolve().parents[1] / "eval" / "corpora" / "pkg_readmes"
+    eng = Engine(Settings(index_dir=tmp_path / "index"))
+    assert eng.ingest([readmes / f for f in ("typer.md", "colorama.rst", "h11.rst", "rich.md")]).ok
+    retriever = eng.retriever
+    assert retriever.unused([text.stem("licence"), text.stem("behavior")]) == []
+    files, _ = retriever.files_using(["licence", text.stem("behavior")])
+    assert {os.path.basename(f) for f in files["licence"]} >= {"typer.md", "colorama.rst"}
+    assert {os.path.basename(f) for f in files[text.stem("behavior")]} == {"colorama.rst"}
+    assert retriever.rarity([text.stem("licence")]) == retriever.rarity([text.stem("license")])
+    a = eng.ask("Which licence is typer released under?")
+    assert a.mode != "refused" and "MIT" in a.text, a.text + a.note
+    assert {os.path.basename(c.chunk.source) for c in a.citations} == {"typer.md"}
 
 
 def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
