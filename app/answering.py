@@ -196,7 +196,7 @@ def _file_key(source: str) -> str:
 
 
 def document_scope(q: Question, hits: list[Hit], within: Within,
-                   files_using: FilesUsing) -> tuple[list[Hit], frozenset[str]]:
+                   files_using: FilesUsing) -> tuple[list[Hit], frozenset[str], str]:
     """For a question that names a thing one document of the collection is
     about (its file is named after it: "What license is aiosqlite released
     under?" and aiosqlite.rst), the passages of that document retrieval found,
@@ -211,7 +211,7 @@ def document_scope(q: Question, hits: list[Hit], within: Within,
     passages, the word stems of the name: the document is about it, so its
     quotes need not repeat it (`quote_coverage`)."""
     if q.follow_up or not hits:
-        return hits, frozenset()
+        return hits, frozenset(), ""
     written = [w for w in dict.fromkeys(re.findall(r"[A-Za-z][\w.-]*[\w]", q.focus))
                if w.lower() not in _DOCUMENT_WORDS]
     files, total = files_using(written)
@@ -228,8 +228,8 @@ def document_scope(q: Question, hits: list[Hit], within: Within,
         first = [h for h in kept if h.chunk.source == about[0]]
         nearest = within(about[0], len(hits))
         scoped = {h.chunk.id: h for h in first + nearest + kept}
-        return list(scoped.values())[:len(hits)], named
-    return hits, frozenset()
+        return list(scoped.values())[:len(hits)], named, w
+    return hits, frozenset(), ""
 
 
 def _as_written(question: str, stems: set[str]) -> list[str]:
@@ -646,8 +646,8 @@ def answer(
     within: Within | None = None,
 ) -> Answer:
     if within is not None and files_using is not None:
-        hits, named = document_scope(q, hits, within, files_using)
-        q = dataclasses.replace(q, words=q.words - named)
+        hits, named, scope = document_scope(q, hits, within, files_using)
+        q = dataclasses.replace(q, words=q.words - named, scope=scope)
     a, hits = _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                       temperature, on_token, prompt_sentences, find_more, unused, vocabulary,
                       rarity, files_using, opening)

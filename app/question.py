@@ -37,6 +37,7 @@ class Question:
     wants_thing: bool = False  # "Which option …?": the answer must name something new
     wants_code: bool = False  # "Which option …?", "How do I …?": something to type (no other kind)
     subject: str | None = None  # "tqdm" of "What does tqdm do?": what it is or does, nothing more
+    scope: str = ""  # the name of the one document it is answered from ("colorama"), or ""
 
     @property
     def follow_up(self) -> bool:

@@ -178,7 +178,10 @@ class SentenceRanker:
         # answer is what the newest question asks: weigh that one most.
         # An elliptical follow-up ("And using pipx?") asks what the question before
         # it asked: its words and the conversation's count alike.
-        self.terms = text.content_words(asks) or text.content_words(query)
+        # The question's words as analysed: a question scoped to the document
+        # about a thing it names no longer counts that name (every passage is
+        # about it: "Does your company use DiskCache?" is no answer to its licence).
+        self.terms = set(question.words) or text.content_words(query)
         if question.elliptical:
             self.terms = self.terms | text.content_words(query)
         docs = [text.content_words(c) for _, _, c in self.cands] or [set()]
@@ -189,6 +192,13 @@ class SentenceRanker:
         # similarity is the mean of the two.
         titled = [i for i, (n, s, _) in enumerate(self.cands) if (n, s) in self.headings]
         sents = [s for _, s, _ in self.cands]
+        # Within the document about what the question names, the name tells its
+        # sentences apart no more than "it" does: the question is read without it
+        # ("Under which licence is it distributed?"), or sentences that merely
+        # name the thing come first.
+        if question.scope:
+            asks = re.sub(rf"(?<![\w-]){re.escape(question.scope)}(?:['’]s)?(?![\w-])", "it", asks)
+            query = asks if not question.follow_up else query
         vecs = embedder.embed([asks, query, question.aside or asks] + sents + [
             f"{self.headings[self.cands[i][:2]]}: {sents[i]}" for i in titled])
         w = 1.0 if query == asks else ELLIPTICAL_WEIGHT if question.elliptical else FOLLOW_UP_WEIGHT

@@ -945,8 +945,9 @@ def test_a_question_naming_a_packages_document_is_answered_from_that_document():
     assert scope("What license is Osprey released under?") == ["o1", "x2"]
     assert asked == [("docs/osprey.md", 2)]
     # the document is about Osprey: its quotes need not say "Osprey"
+    # (and the ranker reads the question without it)
     assert answering.document_scope(question.analyse("What license is Osprey released under?"),
-                                    [other, naming], within, files_using)[1] == {"osprey"}
+                                    [other, naming], within, files_using)[1:] == ({"osprey"}, "Osprey")
     # a name no file is named after, or one most files use, scopes nothing
     assert scope("What license is Kestrel released under?") == ["x1", "x2"]
     files["Osprey"] = {f"docs/{n}.md" for n in ("osprey", "a", "b", "c")}
@@ -1001,6 +1002,27 @@ def test_a_question_spelt_the_other_way_from_the_readmes_is_answered_from_them(t
     a = eng.ask("Which licence is typer released under?")
     assert a.mode != "refused" and "MIT" in a.text, a.text + a.note
     assert {os.path.basename(c.chunk.source) for c in a.citations} == {"typer.md"}
+
+
+def test_within_the_readme_a_question_names_its_sentences_are_ranked_without_the_name(tmp_path):
+    # Four real READMEs in a real index. Asked for colorama's licence, the
+    # question's vector and words without "colorama" rank "BSD 3-Clause
+    # license; see LICENSE file." first; with the name, "On other platforms,
+    # Colorama does nothing." and four other sentences that name it came first.
+    import os
+    from pathlib import Path
+
+    from app.engine import Engine
+    from app.settings import Settings
+
+    readmes = Path(__file__).resolve().parents[1] / "eval" / "corpora" / "pkg_readmes"
+    eng = Engine(Settings(index_dir=tmp_path / "index"))
+    assert eng.ingest([readmes / f for f in ("typer.md", "colorama.rst", "h11.rst", "rich.md")]).ok
+    for asked in ("Under which license is colorama distributed?",
+                  "What is the licence of Colorama?"):
+        a = eng.ask(asked)
+        assert a.mode != "refused" and "BSD 3-Clause" in a.text, a.text + a.note
+        assert {os.path.basename(c.chunk.source) for c in a.citations} == {"colorama.rst"}
 
 
 def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
