@@ -85,7 +85,7 @@ Vocabulary = Callable[[str], int]  # folder -> how many word stems its files use
 SILENCE_VOCABULARY = 2000  # files that use fewer are too few for their silence to count
 Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
 Opening = Callable[[str], "Hit | None"]  # a document's path -> its first passage
-Within = Callable[[str, int], "list[Hit]"]  # a document's path, k -> its passages nearest the question
+Within = Callable[[str, int, str], "list[Hit]"]  # a document's path, k, query -> its nearest passages
 Rarity = Callable[[list[str]], dict[str, float]]  # word stems -> IDF over the collection's passages
 MIN_QUOTE_COVERAGE = 0.25  # the quotes must hold this share of the question's words, by rarity
 WORD_MATCH = 0.5  # MiniLM cosine at which a word of the quote stands for a word of the question
@@ -145,6 +145,7 @@ def unnamed_things(q: Question, hits: list[Hit], unused: Unused, vocabulary: Voc
 
 
 APART_SHARE = 0.5  # a term more than this share of the files use picks out no documents
+SCOPE_READ = 2  # a question scoped to one document reads up to this many times k passages
 _DOCUMENT_WORDS = frozenset({"readme"})  # names the question gives the documents themselves
 
 
@@ -200,8 +201,12 @@ def document_scope(q: Question, hits: list[Hit], within: Within,
     """For a question that names a thing one document of the collection is
     about (its file is named after it: "What license is aiosqlite released
     under?" and aiosqlite.rst), the passages of that document retrieval found,
-    then its passages nearest to the question, then those of other documents
-    that mention the thing, as many as were retrieved; the other passages are
+    then its passages nearest to the question read without the name ("What
+    license is it released under?", as the ranker reads it), then those of
+    other documents that mention the thing, as many as were retrieved, and then
+    more of the document's own, up to `SCOPE_READ` times as many in all
+    (retrieval's passages of the document may all be about something else: four
+    of python-dateutil's, none its licence); the other passages are
     about something else, and a sentence from them answers for another thing
     ("Contributions before December 1, 2017 …
     are released only under the BSD 3-Clause License" from another package's
@@ -226,9 +231,13 @@ def document_scope(q: Question, hits: list[Hit], within: Within,
             stems & text.content_words(h.chunk.headed) or w.lower() in h.chunk.headed.lower())]
         named = frozenset(text.content_words(w))
         first = [h for h in kept if h.chunk.source == about[0]]
-        nearest = within(about[0], len(hits))
-        scoped = {h.chunk.id: h for h in first + nearest + kept}
-        return list(scoped.values())[:len(hits)], named, w
+        nearest = within(about[0], len(hits), text.as_it(q.focus, w))
+        order = {h.chunk.id: h for h in first + nearest + kept}
+        scoped = list(order.values())[:len(hits)]
+        # and more of the document itself, not of others that mention the thing
+        held = {h.chunk.id for h in scoped}
+        more = [h for i, h in order.items() if i not in held and h.chunk.source == about[0]]
+        return scoped + more[:(SCOPE_READ - 1) * len(hits)], named, w
     return hits, frozenset(), ""
 
 

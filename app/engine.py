@@ -278,7 +278,7 @@ class Engine:
                              unused=retriever.unused, vocabulary=retriever.vocabulary,
                              rarity=retriever.rarity, files_using=retriever.files_using,
                              opening=lambda source: retriever.opening(source, query),
-                             within=lambda source, n: retriever.within(source, query, n))
+                             within=lambda source, n, asked: retriever.within(source, query, n, asked))
         a.timings["retrieve"] = t1 - t0
         a.timings["total"] = time.perf_counter() - t0
         return a

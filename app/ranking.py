@@ -197,7 +197,7 @@ class SentenceRanker:
         # ("Under which licence is it distributed?"), or sentences that merely
         # name the thing come first.
         if question.scope:
-            asks = re.sub(rf"(?<![\w-]){re.escape(question.scope)}(?:['’]s)?(?![\w-])", "it", asks)
+            asks = text.as_it(asks, question.scope)
             query = asks if not question.follow_up else query
         vecs = embedder.embed([asks, query, question.aside or asks] + sents + [
             f"{self.headings[self.cands[i][:2]]}: {sents[i]}" for i in titled])

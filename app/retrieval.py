@@ -76,16 +76,20 @@ class HybridRetriever:
         self._indexed: set[str] | None = None
         self._vocabularies: dict[str, int] = {}  # folder -> word stems its files use
         self._counts: tuple | None = None  # (folders, each row's folder, files, each row's file)
-        self._query: tuple[str, Any] | None = None  # the last query and its vector
+        self._queries: tuple[tuple[str, Any], ...] = ()  # the latest two queries, vectors
 
     def _vector(self, query: str) -> Any:
         """The query's MiniLM vector, computed once per question: retrieval,
         the search for a missing term and the named document's passages all
         ask for the same one."""
-        last = self._query
-        if last is None or last[0] != query:
-            last = self._query = (query, self.embedder.embed([query])[0])
-        return last[1]
+        latest = self._queries  # replaced whole, never changed: threads may share it
+        for q, vec in latest:
+            if q == query:
+                return vec
+        vec = self.embedder.embed([query])[0]
+        # this question's query and its reading within a named document
+        self._queries = ((query, vec),) + latest[:1]
+        return vec
 
     def _last_consistent(self) -> set[str] | None:
         """While an ingest writes, the ids of the last consistent state (those the
@@ -159,18 +163,21 @@ class HybridRetriever:
         return [Hit(chunk=c, score=0.0, similarity=cosine[c.id])
                 for c in best if c.id in cosine]  # not gone from Chroma since
 
-    def within(self, source: str, query: str, k: int) -> list[Hit]:
-        """Up to `k` passages of one document, closest to the query by MiniLM
-        (Chroma's metadata filter): what the document about a thing the
-        question names says nearest to what it asks."""
+    def within(self, source: str, query: str, k: int, asked: str | None = None) -> list[Hit]:
+        """Up to `k` passages of one document, closest by MiniLM to what is
+        `asked` (the query as read within the document: "… is it distributed?")
+        (Chroma's metadata filter): what the document about a thing the question
+        names says nearest to what it asks. Their similarity is to the query, as
+        every other passage's is."""
         frozen = self._last_consistent()
-        qvec = self._vector(query)
+        by = self._vector(asked or query)
         got = _retrying(lambda: self.collection.query(
-            query_embeddings=[qvec.tolist()], n_results=k if frozen is None else 2 * k,
-            where={"source": source}, include=["documents", "metadatas", "distances"]))
-        return [Hit(chunk=chunk_from(cid, doc, meta), score=0.0, similarity=1.0 - dist)
-                for cid, doc, meta, dist in zip(got["ids"][0], got["documents"][0],
-                                                got["metadatas"][0], got["distances"][0])
+            query_embeddings=[by.tolist()], n_results=k if frozen is None else 2 * k,
+            where={"source": source}, include=["documents", "metadatas", "embeddings"]))
+        qvec = self._vector(query)
+        return [Hit(chunk=chunk_from(cid, doc, meta), score=0.0, similarity=float(qvec @ vec))
+                for cid, doc, meta, vec in zip(got["ids"][0], got["documents"][0],
+                                               got["metadatas"][0], got["embeddings"][0])
                 if frozen is None or cid in frozen][:k]
 
     def opening(self, source: str, query: str) -> Hit | None:

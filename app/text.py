@@ -682,6 +682,14 @@ def name_key(name: str) -> str:
     return re.sub(r"[\W_]+", "", name.lower())
 
 
+def as_it(question: str, name: str) -> str:
+    """A question with a name it asks about put as "it" ("its" for "name's"):
+    "Under which licence is FastAPI distributed?" is "Under which licence is it
+    distributed?", how it reads within the document about that name."""
+    return re.sub(rf"(?<![\w-]){re.escape(name)}(['’]s)?(?![\w-])",
+                  lambda m: "its" if m.group(1) else "it", question)
+
+
 def is_prose(sentence: str) -> bool:
     """Whether a sentence is prose that says something, not a heading, a badge
     line, a link, code (a shell or REPL line, a Python import) or a line that

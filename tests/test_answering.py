@@ -929,8 +929,8 @@ def test_a_question_naming_a_packages_document_is_answered_from_that_document():
                                                                         "docs/osprey.md"}}
     asked = []
 
-    def within(source, k):
-        asked.append((source, k))
+    def within(source, k, query):
+        asked.append((source, k, query))
         return [own] if source == "docs/osprey.md" else []
 
     def files_using(terms):
@@ -943,7 +943,10 @@ def test_a_question_naming_a_packages_document_is_answered_from_that_document():
     # the named package's own document first, then others that mention it; not the
     # passage about another package, whose licence is not Osprey's
     assert scope("What license is Osprey released under?") == ["o1", "x2"]
-    assert asked == [("docs/osprey.md", 2)]
+    # its passages are looked up with the question read within it, without the name
+    assert asked == [("docs/osprey.md", 2, "What license is it released under?")]
+    assert text.as_it("What is Osprey's license? And osprey-x's?", "Osprey") == \
+        "What is its license? And osprey-x's?"
     # the document is about Osprey: its quotes need not say "Osprey"
     # (and the ranker reads the question without it)
     assert answering.document_scope(question.analyse("What license is Osprey released under?"),
@@ -979,6 +982,11 @@ def test_a_question_naming_a_readmes_package_cites_that_readme_only(tmp_path):
         assert {os.path.basename(c.chunk.source) for c in a.citations} == {readme}, a.text
         assert "December 1, 2017" not in a.text
         assert all(os.path.basename(h.chunk.source) == readme for h in a.retrieved)
+    # retrieval found four passages of python-dateutil.rst, none its licence paragraph:
+    # the README's passages nearest the question read without the name are read too
+    a = eng.ask("What license is python-dateutil released under?")
+    assert "BSD 3-Clause" in a.text, a.text
+    assert {os.path.basename(c.chunk.source) for c in a.citations} == {"python-dateutil.rst"}
 
 
 def test_a_question_spelt_the_other_way_from_the_readmes_is_answered_from_them(tmp_path):
