@@ -376,6 +376,7 @@ _STOP = _COMMON | frozenset(
 
 _stemmer = None
 _british: dict[str, str] | None = None  # British word -> American word ("licence": "license")
+_american: dict[str, str] | None = None  # and back ("license": "licence")
 _spelt: tuple[dict[str, str], dict[str, set[str]]] | None = None
 
 
@@ -389,12 +390,13 @@ def _snowball(word: str) -> str:
 
 
 def _british_spellings() -> dict[str, str]:
-    global _british
+    global _british, _american
     if _british is None:
         # breame's table of British and American spellings (1,730 words with
         # their inflections: "customised", "behaviours", "licences")
         from breame.data.spelling_constants import BRITISH_ENGLISH_SPELLINGS
 
+        _american = {a: b for b, a in BRITISH_ENGLISH_SPELLINGS.items()}
         _british = BRITISH_ENGLISH_SPELLINGS
     return _british
 
@@ -431,7 +433,7 @@ def other_spellings(text: str) -> list[str]:
     """The other spelling of each word of a text written one way, British or
     American ("licence": "license", "color": "colour"), each once."""
     british = _british_spellings()
-    american = {a: b for b, a in british.items()}
+    american = _american or {}
     words = re.findall(r"[a-z]+", text.lower())
     return list(dict.fromkeys(o for w in words for o in (british.get(w), american.get(w)) if o))
 
