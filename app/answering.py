@@ -158,8 +158,8 @@ def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
     YAML files?" over READMEs where only tabulate's mentions YAML. That
     silence is evidence only where the passages' folders are large enough
     (`_silence_counts`), and the question is not a follow-up. A word is
-    confirmed as a noun naming a thing by the verifier's parse (spaCy's),
-    only for a word that would refuse."""
+    confirmed as a noun naming a thing by the verifier's parse (spaCy's) of
+    the question with the name put as "it", only for a word that would refuse."""
     if q.follow_up:
         return None
     names = [n for n in dict.fromkeys(text.facts(q.focus)[1]) if n.lower() not in _DOCUMENT_WORDS]
@@ -175,16 +175,19 @@ def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
         os.path.splitext(os.path.basename(f))[0].lower() == w.lower() for f in files.get(w, ()))]
     words = [w for w in words if w not in {text.stem(n.lower()) for n in names}]
     picked = {t: f for t, f in files.items() if f and len(f) <= APART_SHARE * total}
-    things = None
+    asked_about = getattr(verifier, "things_asked_about", None)
+    things: dict[str, set[str]] = {}
     for a in names:
         for b in names + words:
             if a == b or a not in picked or b not in picked or picked[a] & picked[b]:
                 continue
             if b in words:
-                if things is None:
-                    asked_about = getattr(verifier, "things_asked_about", None)
-                    things = asked_about(q.focus) if asked_about is not None else set()
-                if b not in things:
+                # parsed with the name put as "it": after a lower-case name the tagger
+                # reads the verb that ends the question as a noun ("Which C function
+                # does cymem wrap?")
+                if a not in things:
+                    things[a] = asked_about(text.as_it(q.focus, a)) if asked_about else set()
+                if b not in things[a]:
                     continue
             return a, b
     return None
