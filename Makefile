@@ -62,7 +62,7 @@ EVAL_GATE ?= --fail-under fact_accuracy=0.95 --fail-under unanswerable_refused=0
 DATASETS ?= ../shared/datasets
 COMMON_GATE := --fail-under answerable_refused=0.05 --fail-under citation_precision=1 \
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0
-DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.85 --fail-under unanswerable_refused=0.65 \
+DOCS_GATE ?= $(COMMON_GATE) --fail-under fact_accuracy=0.85 --fail-under unanswerable_refused=0.8 \
   --fail-under expect_none_violations=0
 BLOCKCHAIN_GATE ?= --fail-under hit_rate=0.95 --fail-under token_f1=0.26 --fail-under answerable_refused=0 \
   --fail-under unsupported_claims=0 --fail-under repeated_quotes=0

@@ -56,6 +56,7 @@ states nothing and is not "grounded".
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import time
@@ -191,6 +192,51 @@ def apart_terms(q: Question, hits: list[Hit], files_using: FilesUsing,
                     continue
             return a, b
     return None
+
+
+def asked_of(q: Question, verifier: Verifier, files_using: FilesUsing | None) -> list[tuple[str, str]]:
+    """For a question for a figure or a name: (word, stem) of each noun naming
+    the thing it asks the fact of (the verifier's parse, `things_asked_of`:
+    "log" of "How long does Datasette keep its query log?"), less the names it
+    asks about and a word written as a file of the collection ("tinytag" of
+    tinytag.md): those the passages are checked for already. A follow-up
+    leans on the conversation for its things, and is left alone."""
+    things_of = getattr(verifier, "things_asked_of", None)
+    if things_of is None or q.kind not in ("figure", "name") or q.follow_up:
+        return []
+    named = {text.stem(n.lower()) for n in list(q.terms) + text.facts(q.focus)[1]
+             + re.findall(r"[\w-]+", q.scope)}
+    things = [(w, s) for w, s in things_of(q.focus) if s not in named]
+    if things and files_using is not None:
+        files, _ = files_using([w for w, _ in things])
+        things = [(w, s) for w, s in things if not any(
+            _file_key(f) == text.name_key(w) for f in files.get(w, ()))]
+    return things
+
+
+def unspoken(things: list[tuple[str, str]], passages: list[str],
+             embedder: Embedder | None) -> list[str]:
+    """The words of `things` when the passages speak of none of them: none
+    holds one in any form or spelling, and MiniLM puts none of the passages'
+    words close to one (`WORD_MATCH`: "processes" and "workers"). A figure
+    quoted from such passages is the figure of something else ("…time limit for
+    the query…" for "How long does Datasette keep its query log?"); [] when
+    they speak of one, or when there is nothing to look for."""
+    if not things:
+        return []
+    joined = " ".join(passages)
+    held = {text.stem(w) for w in re.findall(r"[a-z]+", joined.lower())}
+    if any(s in held for _, s in things):
+        return []
+    words = [w for w, _ in things]
+    if embedder is not None:
+        own = sorted({w.lower() for w in re.findall(r"[A-Za-z]{4,}", joined)
+                      if text.content_words(w)})
+        if own:
+            vecs = embedder.embed(words + own)
+            if (vecs[:len(words)] @ vecs[len(words):].T).max() >= WORD_MATCH:
+                return []
+    return words
 
 
 def _file_key(source: str) -> str:
@@ -572,7 +618,8 @@ def _opening_fails(opened: str, sources: list[str], verifier: Verifier, ranker: 
 def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
                      policy: Policy, rarity: Rarity | None = None,
                      vocabulary: Vocabulary | None = None,
-                     embedder: Embedder | None = None) -> Answer:
+                     embedder: Embedder | None = None,
+                     about: Callable[[], list[tuple[str, str]]] | None = None) -> Answer:
     """The extractive answer, or a refusal when no sentence can be quoted, or
     (strict policy) when the quotes give no fact of the kind asked for: the
     check a draft must pass holds for quotes too. Under the strict policy a
@@ -582,7 +629,9 @@ def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
     do I pause a tqdm bar with a keyboard shortcut?" answered by a sentence on
     nested bars), where the passages' folders are large enough for their
     silence to count (`_silence_counts`: a short article's is not) and the
-    question is not a follow-up (whose words the conversation holds)."""
+    question is not a follow-up (whose words the conversation holds). A
+    question for a figure or a name is refused when the quoted passages never
+    mention the thing it asks the fact of (`about`, `unspoken`)."""
     if not ranker.cands:
         return refusal(q, hits, "the passages hold no sentence to quote")
     a = extractive(q, hits, ranker, why)
@@ -592,6 +641,10 @@ def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
         if share < MIN_QUOTE_COVERAGE and _silence_counts(hits, vocabulary):
             return refusal(q, hits, "the sentences closest to it hold few of its words (none of "
                            + ", ".join(f"'{w}'" for w in lacking) + ")")
+    lacking = unspoken(about(), [c.chunk.headed for c in a.citations], embedder) if about else []
+    if lacking:
+        return refusal(q, hits, f"the passages that give a {q.kind} never mention "
+                       + ", ".join(f"'{w}'" for w in lacking))
     quoted = " ".join(c.quote for c in a.citations)
     if policy.question_gates and not text.gives_kind(quoted, q.kind, q.focus):
         return refusal(q, hits, f"the sentences that answer it best give no {q.kind}")
@@ -726,6 +779,11 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         why = answerable(q, hits, getattr(verifier, "question_conflict", None))
         if why:
             return refusal(q, hits, why), hits
+    # what the figure or the name is asked of: the passages it is taken from must speak of
+    # it. Parsed (spaCy, loaded on first use) only once an answer is there to check.
+    about = functools.cache(lambda: asked_of(q, verifier, files_using) if (
+        policy.question_gates and q.kind in ("figure", "name") and not q.follow_up
+        and _silence_counts(hits, vocabulary)) else [])
 
     ranker = SentenceRanker(q, hits, embedder)
     best_source = ranker.ranked()[0][0] if ranker.cands else 0.0
@@ -755,7 +813,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                         break
     except ModelBusy as e:  # raised before any piece: quote rather than queue
         a = _quote_or_refuse(q, hits, ranker, f"quoted without a model draft: {e}", policy,
-                             rarity, vocabulary, embedder)
+                             rarity, vocabulary, embedder, about)
         a.timings["generate"] = time.perf_counter() - t
         return a, hits
     finally:
@@ -767,7 +825,8 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     timings["tokens"] = float(len(pieces))
 
     if abandoned:  # nothing of it is shown, so nothing more of it is checked
-        a = _quote_or_refuse(q, hits, ranker, abandoned, policy, rarity, vocabulary, embedder)
+        a = _quote_or_refuse(q, hits, ranker, abandoned, policy, rarity, vocabulary, embedder,
+                             about)
         if a.mode == "extractive":
             a.dropped = [f"{draft} ({abandoned})"]
         a.timings.update(timings)
@@ -785,6 +844,9 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         why = f"the model's checked answer gives no {q.kind} {_UNITS[q.dimension]}"
     elif policy.question_gates and q.wants_thing and not text.adds_fact(result.text, q.text):
         why = "the model's checked answer names nothing the question did not"
+    elif unspoken(about(), [hits[n - 1].chunk.headed for n in result.cited], embedder):
+        why = "the passages the model's answer cites never mention " + ", ".join(
+            f"'{w}'" for w, _ in about())
     elif policy.ranker_veto and ranker.cands and ranker.score_text(result.text) < best_source - RELEVANCE_MARGIN:
         why = "a source sentence answers the question more closely than the model did"
     if not why and q.kind in ("figure", "date") and ranker.cands:
@@ -805,7 +867,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
                    note="citation marks added by the verifier"
                    if any(v.attributed for v in result.kept) else "")
     else:
-        a = _quote_or_refuse(q, hits, ranker, why, policy, rarity, vocabulary, embedder)
+        a = _quote_or_refuse(q, hits, ranker, why, policy, rarity, vocabulary, embedder, about)
         if a.mode == "extractive":
             a.dropped = dropped
     a.timings.update(timings)

@@ -645,6 +645,58 @@ class RoleVerifier:
                 if t.pos_ in ("NOUN", "PROPN") and t.dep_ in _THING_ROLES - {"ROOT"}
                 and not any(c.dep_ == "prep" and c.lower_ == "of" for c in t.children)}
 
+    def things_asked_of(self, question: str) -> list[tuple[str, str]]:
+        """(word, stem) of each noun naming the thing a question asks its fact
+        of: the nouns of `things_asked_about` less a noun before another
+        ("query" of "query log") and the nouns that only say what kind of fact
+        the answer is: the one a question word picks ("Which version …?"), the
+        one it counts or measures ("How many bits …", "How much time …"), and
+        the subject of a "What is …?" ("What is the minimum Python version
+        …?"); and a noun a name goes before ("a Cloud Run deployment"), which
+        the name picks out. "How long does Datasette keep
+        its query log?" asks of "log"."""
+        doc = self._parse(question)
+        wh = {"what", "which", "whose"}
+        words = [t for t in doc if not t.is_punct]
+        # a question's closing verb the tagger reads as a noun: after a "does" it
+        # found no verb for ("How many languages does the detector's dictionary
+        # cover?"), or as the object of the word just before it, which it took for
+        # the verb ("Which C library does pybase64 wrap?")
+        misread = None
+        for t in words:
+            if t.lower_ not in ("do", "does", "did"):
+                continue
+            if t.dep_ == "ROOT" and not any(c.dep_ == "aux" for c in t.children):
+                # its object is the verb ("… does a facet list by default?"), else the last word
+                objects = [c.i for c in t.children if c.dep_ == "dobj"]
+                misread = objects[-1] if objects else words[-1].i
+            elif t.dep_ == "aux" and words[-1].dep_ == "dobj" and \
+                    words[-1].head.i == t.head.i == words[-1].i - 1:
+                misread = words[-1].i
+        out = []
+        for t in doc:
+            if t.i == misread:
+                continue
+            if t.pos_ not in ("NOUN", "PROPN") or t.dep_ not in _THING_ROLES - {"ROOT", "compound"}:
+                continue
+            if not re.fullmatch(r"[^\W\d_]+(?:-[^\W\d_]+)*", t.text):
+                continue
+            kids = list(t.children)
+            if any(c.dep_ == "prep" and c.lower_ == "of" for c in kids):
+                continue  # "number of rows", "kind of data": sorts or counts another
+            if any(c.dep_ == "det" and c.lower_ in wh for c in kids):
+                continue  # "Which version …?": the kind of the answer
+            if any(c.lower_ in ("many", "much") and any(g.lower_ == "how" for g in c.children)
+                   for c in kids):
+                continue  # "How many bits …": what the answer counts
+            if any(c.dep_ == "compound" and c.pos_ == "PROPN" for c in kids):
+                continue  # "a Cloud Run deployment": the name says which, and names are checked
+            if t.dep_ in ("nsubj", "attr") and t.head.lemma_ in _COPULAS and any(
+                    c.lower_ in wh and c.dep_ in ("nsubj", "attr") for c in t.head.children):
+                continue  # "What is the minimum version …?": what the answer is
+            out.append((t.text, text.stem(t.text.lower())))
+        return out
+
     def check(self, draft: str, sources: list[str]) -> CheckResult:
         result = check(draft, sources)
         kept, dropped = [], list(result.dropped)

@@ -852,6 +852,48 @@ def test_a_name_and_a_thing_no_file_mentions_together_are_refused(engine):
         "By default, how many records does a file hold?")  # a verb read as the root
 
 
+KESTREL = ("Kestrel keeps each cached page for 300 seconds. Its query timeout is 30 seconds, "
+           "after which the query is cancelled.")
+
+
+def test_a_figure_from_passages_that_never_mention_what_it_is_asked_of_is_refused(engine):
+    # spaCy's parse names the thing a figure is asked of; the passage gives
+    # figures of other things. Only where the folder is large enough for its
+    # silence to count, and only with the parse.
+    roles = verify.RoleVerifier()
+
+    def ask(q: str, size: int = 5000, verifier=roles):
+        return answering.answer(question.analyse(q), _hits(KESTREL), SilentLLM(), engine.embedder,
+                                verifier, answering.POLICIES["strict"], 0.25, 60, 0.0,
+                                vocabulary=lambda folder: size)
+
+    a = ask("How long does Kestrel keep its audit log?")
+    assert a.mode == "refused" and "never mention 'log'" in a.note, a.note
+    for kept in (ask("How long does Kestrel keep a cached page?"),
+                 ask("How long does Kestrel keep its audit log?", size=500),
+                 ask("How long does Kestrel keep its audit log?", verifier=verify.LexicalVerifier())):
+        assert kept.mode == "extractive" and "300 seconds" in kept.text, kept.text + kept.note
+    # the nouns that only say what kind of fact the answer is are not looked for
+    assert roles.things_asked_of("What is the minimum Python version for tinytag?") == [
+        ("tinytag", "tinytag")]
+    assert roles.things_asked_of("Which option sets the number of threads?") == [
+        ("threads", text.stem("threads"))]
+    assert ("log", "log") in roles.things_asked_of("What does Datasette do with its query log?")
+    assert roles.things_asked_of("How many vCPUs can be allocated to a Cloud Run deployment?") == []
+    for misread in ("How many languages does the encoding detector's dictionary cover?",
+                    "Which C library does pybase64 wrap?"):  # a closing verb read as a noun
+        assert roles.things_asked_of(misread) == [], misread
+    assert roles.things_asked_of("How many rows does a page list by default?") == [
+        ("default", "default")]  # "list", the verb, read as the object of "does"
+    # the names it asks about, and words written as a file of the collection, are not
+    q = question.analyse("How many bytes does tinytag read from a file header?")
+    files = {"tinytag": {"/docs/tinytag.md"}, "header": {"/docs/tinytag.md"}}
+    assert answering.asked_of(q, roles, lambda terms: ({t: files.get(t, set()) for t in terms}, 3)) \
+        == [("header", "header")]
+    assert answering.unspoken([("log", "log")], [KESTREL], None) == ["log"]
+    assert answering.unspoken([("log", "log"), ("page", "page")], [KESTREL], None) == []
+
+
 def test_british_and_american_spellings_of_a_word_are_one_word():
     # "licence" asked of a README that says "license": the same stem to every
     # check that compares stems; the keyword index's stems stay as written.
@@ -1093,6 +1135,12 @@ def test_a_noun_no_readme_uses_is_refused_and_one_they_use_is_not(tmp_path):
     assert a.text.startswith("\u201corjson is a fast, correct JSON library for Python.\u201d [1]"), a.text
     assert [os.path.basename(c.chunk.source) for c in a.citations] == ["orjson.md"]
     assert a.citations[0].chunk.start == 0 and a.grounded and "generate" not in a.timings
+    # a figure from passages that never mention what it is asked of (the tqdm README's
+    # figures are intervals between display updates), and one from passages that do
+    a = eng.ask("How many seconds does the progress bar's log stay on disk?")
+    assert a.mode == "refused" and "give a figure never mention 'log', 'disk'" in a.note, a.note
+    a = eng.ask("How many bytes may a dictionary key be for orjson to cache it?")
+    assert a.mode != "refused" and "64 bytes" in a.text, a.text + a.note
     files, total = eng.retriever.files_using(["Markdown", "tqdm", "Node.js", "zzzz"])
     assert total == 5 and [os.path.basename(f) for f in files["Markdown"]] == ["tabulate.md"]
     assert [os.path.basename(f) for f in files["tqdm"]] == ["tqdm.rst"] and not files["zzzz"]
