@@ -567,9 +567,14 @@ def _read_rst(source: str, name: str, fallback: str, titles: dict[str, str] | No
     blocks: list[str] = []
     title = ""
     joined: set[int] = set()  # ids of definitions' first paragraphs, read with their term
+    # the fields under the title that docutils files as the document's own
+    # (":Author: Stuart Bishop", ":Version: 1.2"): read as "Author: Stuart Bishop"
+    bibliographic = (nodes.author, nodes.organization, nodes.address, nodes.contact,
+                     nodes.version, nodes.revision, nodes.status, nodes.date, nodes.copyright)
     for node in tree.findall(lambda n: isinstance(n, (nodes.title, nodes.subtitle, nodes.paragraph,
                                                       nodes.literal_block, nodes.term,
-                                                      nodes.field_name, nodes.rubric))):
+                                                      nodes.field_name, nodes.rubric)
+                                                  + bibliographic)):
         if id(node) in joined:
             continue
         parent = node.parent
@@ -588,6 +593,8 @@ def _read_rst(source: str, name: str, fallback: str, titles: dict[str, str] | No
             blocks.append(f"# {' '.join(text.split())}")
         elif isinstance(node, nodes.literal_block):
             blocks.append(_code_lines(text))
+        elif isinstance(node, bibliographic):
+            blocks.append(f"{node.tagname.capitalize()}: {' '.join(text.split())}")
         elif isinstance(node, (nodes.term, nodes.field_name)) and (first := _first_paragraph(node)):
             # "``?_sort_desc=COLUMN``" above "Sorts the results by the specified column in
             # descending order.": one line, so that a sentence names what it describes

@@ -282,6 +282,9 @@ RST = """\
 Settings
 ========
 
+:Author: Jane Doe <jane@example.org>
+:Version: 2.1
+
 .. _setting_page_size:
 
 page_size
@@ -335,6 +338,8 @@ def test_restructuredtext_is_read_as_text_with_headings_code_and_roles_reduced()
     # a badge's name is no text; a term ending in a colon gets no second one
     assert "The max_rows setting: Caps every page." in text and "build" not in text
     assert "The page_size setting." in text
+    # the fields docutils files as the document's own, under its title, are read too
+    assert "Author: Jane Doe <jane@example.org>" in text and "Version: 2.1" in text
     # a definition list's term is read with what it defines: the sentence names it
     assert "?_size=N: Sets a custom page size for one request." in text
     assert "It cannot exceed max_rows." in text and text.count("Sets a custom page size") == 1
