@@ -90,18 +90,25 @@ def without_reference_marks(sentence: str) -> list[str]:
     return [p for p in pieces if p and not re.fullmatch(r"[\W_]+", p)]
 
 
-def is_candidate(piece: str) -> bool:
-    """Whether a sentence (or a piece of one) is long enough to answer anything."""
-    return len(_words(piece)) >= 3
+def is_candidate(piece: str, titled: bool = False) -> bool:
+    """Whether a sentence (or a piece of one) is long enough to answer anything:
+    three words of three letters or more, or, for the first line under a
+    heading (`titled`), which it is read with, any word, unless the line ends
+    in a colon and so only introduces what follows ("MIT licensed." under
+    "License", "Apache 2", "Python 3.9+" under "Supported Python Versions")."""
+    words = _words(piece)
+    return len(words) >= 3 or titled and bool(words) and not piece.rstrip().endswith(":")
 
 
 def sentences_of(chunk_text: str) -> list[str]:
     """A chunk's candidate sentences, as a ranker reads them (headings left out,
     cut at reference marks, too short pieces dropped)."""
-    out = []
+    out, prev = [], ""
     for sent in text.split_sentences(chunk_text):
         if not text.is_heading(sent):
-            out += [p for p in without_reference_marks(sent) if is_candidate(p)]
+            out += [p for p in without_reference_marks(sent)
+                    if is_candidate(p, titled=p == sent and text.is_heading(prev))]
+        prev = sent
     return out
 
 
@@ -161,7 +168,9 @@ class SentenceRanker:
                     # overlapping chunks hold the same sentence: it is one candidate,
                     # credited to the best-ranked chunk (the same words twice in one
                     # chunk are two passages, as in two sections of a settings page)
-                    if is_candidate(piece) and seen.get(key, n) == n:
+                    # the first line under a heading is read with it: a short one counts
+                    titled = piece == sent and text.is_heading(prev)
+                    if is_candidate(piece, titled) and seen.get(key, n) == n:
                         seen[key] = n
                         # the section's title scopes every sentence under it
                         self.cands.append((n, piece, f"{heading} {prev} {piece}"))

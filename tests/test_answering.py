@@ -894,6 +894,18 @@ def test_a_figure_from_passages_that_never_mention_what_it_is_asked_of_is_refuse
     assert answering.unspoken([("log", "log"), ("page", "page")], [KESTREL], None) == []
 
 
+def test_a_short_line_under_a_heading_is_read_with_it_and_quoted(engine):
+    # "MIT licensed." alone under "License" is the answer; a line that ends in a
+    # colon only introduces what follows, and a short line inside a section is no sentence
+    readme = ("# Kestrel\n\nKestrel caches pages for web servers and proxies.\n\n"
+              "# Installation\n\nUsing pip:\n\npip install kestrel\n\n"
+              "# License\n\nMIT licensed.\n\nAsk us.\n")
+    pieces = ranking.sentences_of(readme)
+    assert "MIT licensed." in pieces and "Using pip:" not in pieces and "Ask us." not in pieces
+    a = _ask(engine, "Which license does Kestrel use?", readme)
+    assert a.mode == "extractive" and "MIT licensed." in a.text, a.text + a.note
+
+
 def test_british_and_american_spellings_of_a_word_are_one_word():
     # "licence" asked of a README that says "license": the same stem to every
     # check that compares stems; the keyword index's stems stay as written.
