@@ -218,7 +218,8 @@ def unspoken(things: list[tuple[str, str]], passages: list[str],
              embedder: Embedder | None) -> list[str]:
     """The words of `things` when the passages speak of none of them: none
     holds one in any form or spelling, and MiniLM puts none of the passages'
-    words close to one (`WORD_MATCH`: "processes" and "workers"). A figure
+    words close to one (`WORD_MATCH`: "logging" for "log", "application" for
+    "app"). A figure
     quoted from such passages is the figure of something else ("…time limit for
     the query…" for "How long does Datasette keep its query log?"); [] when
     they speak of one, or when there is nothing to look for."""

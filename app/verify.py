@@ -653,8 +653,8 @@ class RoleVerifier:
         one it counts or measures ("How many bits …", "How much time …"), and
         the subject of a "What is …?" ("What is the minimum Python version
         …?"); and a noun a name goes before ("a Cloud Run deployment"), which
-        the name picks out. "How long does Datasette keep
-        its query log?" asks of "log"."""
+        the name picks out. "How long does Datasette keep its query log?" asks
+        of "log"."""
         doc = self._parse(question)
         wh = {"what", "which", "whose"}
         words = [t for t in doc if not t.is_punct]
