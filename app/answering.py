@@ -85,6 +85,7 @@ FilesUsing = Callable[[list[str]], tuple[dict[str, set[str]], int]]
 Vocabulary = Callable[[str], int]  # folder -> how many word stems its files use together
 SILENCE_VOCABULARY = 2000  # files that use fewer are too few for their silence to count
 Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
+Agrees = Callable[[str, str], bool]  # (question, passage) -> whether it holds the names in their parts
 Opening = Callable[[str], "Hit | None"]  # a document's path -> its first passage
 Within = Callable[[str, int, str], "list[Hit]"]  # a document's path, k, query -> its nearest passages
 Rarity = Callable[[list[str]], dict[str, float]]  # word stems -> IDF over the collection's passages
@@ -390,7 +391,8 @@ def word_coverage(q: Question, hits: list[Hit]) -> float:
     return len(words & found) / len(words)
 
 
-def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -> str:
+def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None,
+               agrees: Agrees | None = None, admitted: list[str] | None = None) -> str:
     """For a question that asks for a figure, a date or a name: "" when some
     retrieved sentence (with the one before it) gives that kind of fact, names
     everything the question names, and shares at least one other content word
@@ -398,7 +400,13 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
     question quotes an amount the window holds; else why not. A figure question
     about one measure ("revenue") needs a window that names it, and one that asks
     how long, how often or how many bytes a window that gives such a unit. One shared word,
-    not more: paraphrased questions share few words.
+    not more: paraphrased questions share few words. With `agrees` (the role
+    verifier's), a window that shares none but holds two or more of the
+    question's names in the parts the question gives them, around one verb,
+    counts too ("How much is Amazon putting into OpenAI?" against "…Amazon
+    investing $50 billion in OpenAI"): parsed only for a question that names two.
+    When only such windows let the question through, their sentences are put in
+    `admitted`: the answer is to come from the evidence that let it through.
     With `conflict` (the role verifier's), a sentence that names someone the
     question does not, or names the question's names in the other order, must
     not give another name the question's slot ("How much did Google invest…?"
@@ -410,6 +418,7 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
         text.content_words(q.query) if q.follow_up else set())
     words -= {text.stem(t) for t in terms}
     why = f"no passage gives the {q.kind} this question asks for"
+    two_names = len(set(text.facts(q.focus)[1])) >= 2
     for window in text.windows([h.chunk.text for h in hits]):
         sentence = text.split_sentences(window)[-1] if window.strip() else window
         if not text.gives_kind(sentence, q.kind, q.focus):
@@ -422,13 +431,19 @@ def answerable(q: Question, hits: list[Hit], conflict: Conflict | None = None) -
         if q.dimension and not text.gives_dimension(window, q.dimension):
             why = f"no passage gives the {q.kind} {_UNITS[q.dimension]}"
             continue
-        if not words or words & text.content_words(window) or q.quotes_amount:
+        shares = not words or bool(words & text.content_words(window)) or q.quotes_amount
+        if shares or (agrees is not None and two_names and agrees(q.focus, window)):
             clash = conflict(q.focus, window) if conflict is not None and _may_clash(
                 terms, sentence, window) else ""
-            if not clash:
+            if clash:
+                why = f"the {q.kind} the passages give is not about what it asks: {clash}"
+            elif shares or admitted is None:
+                if admitted is not None:
+                    admitted.clear()
                 return ""
-            why = f"the {q.kind} the passages give is not about what it asks: {clash}"
-    return why
+            else:
+                admitted.append(sentence)
+    return "" if admitted else why
 
 
 _UNITS = {"time": "in a unit of time", "rate": "as a rate (per second, per day, …)",
@@ -471,6 +486,10 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
     ranked = ranker.ranked()
     top = ranked[0][0]
     chosen = [x for x in ranked[:2] if x[0] >= top - SECOND_QUOTE_MARGIN]
+    if ranker.only and all(sentence_key(x[2]) in ranker.only for x in ranked[:2]):
+        # the sentences that alone let the question through (`answerable`), a
+        # sentence and the one after it: both are the evidence, both are quoted
+        chosen = ranked[:2]
     # MiniLM can rank a sentence about the topic above the one that holds the
     # question's distinctive words ("initial investment"): when another sentence
     # holds a quarter of the question's words (of those the sources hold at all,
@@ -776,8 +795,10 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         described_answer, hits = described(q, hits, opening)
         if described_answer is not None and policy.question_gates:
             return described_answer, hits
+    admitted: list[str] = []  # the sentences that alone let a figure question through
     if policy.question_gates:
-        why = answerable(q, hits, getattr(verifier, "question_conflict", None))
+        why = answerable(q, hits, getattr(verifier, "question_conflict", None),
+                         getattr(verifier, "roles_agree", None), admitted)
         if why:
             return refusal(q, hits, why), hits
     # what the figure or the name is asked of: the passages it is taken from must speak of
@@ -786,7 +807,7 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
         policy.question_gates and q.kind in ("figure", "name") and not q.follow_up
         and _silence_counts(hits, vocabulary)) else [])
 
-    ranker = SentenceRanker(q, hits, embedder)
+    ranker = SentenceRanker(q, hits, embedder, only=admitted)
     best_source = ranker.ranked()[0][0] if ranker.cands else 0.0
 
     # Checked against the whole chunks: a citation names a chunk, not a sentence.

@@ -55,6 +55,7 @@ class Ranker(Protocol):
     cands: list[tuple[int, str, str]]  # (source n, sentence, its section title and the one before)
     following: dict[tuple[int, str], str]  # (n, sentence) -> the sentence after it in its chunk
     preceding: dict[tuple[int, str], str]  # (n, sentence) -> the sentence before it in its chunk
+    only: set[str]  # keys of the sentences that alone may answer (`answering.answerable`), or none
 
     def ranked(self) -> list[tuple[float, int, str]]:
         """(score, source n, sentence), best first."""
@@ -130,8 +131,12 @@ class SentenceRanker:
     question sets aside ("Besides the workforce money, ...") counts against a
     sentence by its similarity to that part."""
 
-    def __init__(self, question: Question, hits: list[Hit], embedder: Embedder):
+    def __init__(self, question: Question, hits: list[Hit], embedder: Embedder,
+                 only: list[str] | None = None):
         self.question, self.kind, self.embedder = question, question.kind, embedder
+        # the sentences that alone hold what the question asks about (`answering.answerable`'s
+        # admitted ones): only they take part in the ranking, when any is a candidate
+        self.only = {sentence_key(s) for s in only or []}
         self.measure = question.measure
         asks = question.focus
         query = asks if not question.follow_up else question.query
@@ -253,11 +258,14 @@ class SentenceRanker:
     def ranked(self) -> list[tuple[float, int, str]]:
         """(score, source n, sentence), best first. For a question about one
         measure ("revenue"), only sentences that name it (with the sentence
-        before) take part, when there are any."""
+        before) take part, when there are any; and only the `only` sentences,
+        when any is a candidate."""
         if self._ranked is None:
             pairs = list(zip(self.sims, self.cands))
             if self.measure and any(text.mentions(c, self.measure) for _, (_, _, c) in pairs):
                 pairs = [p for p in pairs if text.mentions(p[1][2], self.measure)]
+            if self.only and any(sentence_key(s) in self.only for _, (_, s, _) in pairs):
+                pairs = [p for p in pairs if sentence_key(p[1][1]) in self.only]
             self._ranked = sorted(((self._score(sim, s, c, self.gives_code(n, s)), n, s)
                                    for sim, (n, s, c) in pairs), reverse=True)
         return self._ranked

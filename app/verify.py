@@ -295,6 +295,50 @@ def relation(tok) -> tuple[str, str]:
     return ("other", _stem(head))
 
 
+# Prepositions before the one a thing goes to ("investing … in OpenAI", "putting …
+# into OpenAI", "spend … on AWS") and before the one it comes from ("get … from Amazon").
+_TOWARD = frozenset({"in", "into", "to", "toward", "towards", "for", "on", "onto"})
+_FROM = frozenset({"from", "out"})
+
+
+def _thematic(tok) -> tuple[str, int] | None:
+    """("agent" | "goal" | "source", index of the verb) for a name that does
+    something (the subject; "by" after a passive verb), that something goes to
+    (an indirect object, the object of "in", "into", "to" …) or comes from
+    ("from"); None for any other place (a possessor, a modifier). The
+    preposition a parse hangs on the moved thing ("$50 billion in OpenAI")
+    counts for the verb that moves it."""
+    t = tok
+    while t.head.i != t.i and t.dep_ in ("compound", "flat", "nmod", "appos") and _is_anchor(t.head):
+        t = t.head
+    dep, head = t.dep_, t.head
+    if dep == "nsubj" and head.pos_ in ("VERB", "AUX"):
+        return ("agent", head.i)
+    if dep in ("dative", "iobj") and head.pos_ == "VERB":
+        return ("goal", head.i)
+    if dep != "pobj":
+        return None
+    if head.dep_ == "agent":
+        return ("agent", head.head.i)
+    role = "goal" if head.lower_ in _TOWARD else "source" if head.lower_ in _FROM else None
+    verb = head.head
+    while verb.pos_ not in ("VERB", "AUX") and verb.dep_ in ("dobj", "compound", "nummod",
+                                                            "quantmod") and verb.head.i != verb.i:
+        verb = verb.head
+    return (role, verb.i) if role and verb.pos_ in ("VERB", "AUX") else None
+
+
+def _thematic_roles(span) -> dict[str, set[tuple[str, int]]]:
+    """Each name of a parsed span (by `_key`) -> its (role, verb) places."""
+    out: dict[str, set[tuple[str, int]]] = {}
+    for t in span:
+        if _is_name(t):
+            place = _thematic(t)
+            if place is not None:
+                out.setdefault(_key(t), set()).add(place)
+    return out
+
+
 def _spelt(doc, stem: str) -> str:
     """The word of a parsed text whose stem is `stem`, as written there."""
     return next((w.text for w in doc if _stem(w) == stem), stem)
@@ -615,6 +659,31 @@ class RoleVerifier:
                 return (f"the documents tie '{word}' to '{holders[0].text}', not to "
                         f"'{t.text}'")
         return ""
+
+    def roles_agree(self, question: str, passage: str) -> bool:
+        """Whether a sentence of the passage holds two or more names the
+        question gives a part to, each in the same part, around one verb: "How
+        much is Amazon putting into OpenAI?" and "… with Amazon investing $50
+        billion in OpenAI" (Amazon the one who gives, OpenAI the one it goes
+        to), whatever the verbs. Evidence that a passage that shares no other
+        word with the question is about what it asks; not for "How much does
+        OpenAI get from Amazon?" (the parts the other way round), nor for a
+        question with fewer than two such names."""
+        asked = {k: {r for r, _ in places}
+                 for k, places in _thematic_roles(self._parse(question)).items()}
+        if len(asked) < 2:
+            return False
+        for sent in self._parse(passage).sents:
+            held = _thematic_roles(sent)
+            verbs = None
+            for k, roles in asked.items():
+                found = {v for r, v in held.get(k, ()) if r in roles}
+                verbs = found if verbs is None else verbs & found
+                if not verbs:
+                    break
+            if verbs:
+                return True
+        return False
 
     def things_named(self, question: str) -> list[tuple[str, str]]:
         """(word, stem of the noun) for each noun a question names a thing with:

@@ -477,6 +477,7 @@ def test_a_line_a_colon_introduced_is_not_quoted_again_on_its_own():
         question = question.analyse("What does FanoutCache provide?")
         following = {(1, intro): code}
         preceding: dict = {}
+        only: set = set()
 
         def ranked(self):
             return [(1.0, 1, intro), (0.95, 1, code)]
@@ -514,6 +515,7 @@ def test_a_quote_that_refers_back_is_quoted_after_the_sentence_it_refers_to():
         question = q
         following: dict = {}
         preceding = ranker.preceding
+        only: set = set()
 
         def __init__(self, best):
             self.best = best
@@ -904,6 +906,26 @@ def test_a_short_line_under_a_heading_is_read_with_it_and_quoted(engine):
     assert "MIT licensed." in pieces and "Using pip:" not in pieces and "Ask us." not in pieces
     a = _ask(engine, "Which license does Kestrel use?", readme)
     assert a.mode == "extractive" and "MIT licensed." in a.text, a.text + a.note
+
+
+def test_a_paraphrase_let_through_by_its_names_parts_is_answered_from_that_sentence(engine):
+    # no word of the question but its names is in the passages: the sentence that
+    # holds the names in the parts the question gives them lets it through, and
+    # is what is quoted, not another sentence with the same names and figures
+    other = ("Flexport, in turn, has committed to a multi-year agreement to use Maersk vessels, "
+             "building on a previous $4 billion deal with an additional $9 billion over six years.")
+    deal = ("The alliance is one of the largest in shipping history, with Maersk investing "
+            "$3 billion in Flexport.")
+    roles = verify.RoleVerifier()
+
+    def ask(q):
+        return answering.answer(question.analyse(q), _hits(other, deal), SilentLLM(),
+                                engine.embedder, roles, answering.POLICIES["strict"], 0.25, 60, 0.0)
+
+    a = ask("What is the total Maersk is pouring into Flexport?")
+    assert a.mode == "extractive" and "$3 billion" in a.text, a.text + a.note
+    assert "$9 billion" not in a.text and "$4 billion" not in a.text, a.text
+    assert ask("How much is Flexport putting into Maersk?").mode == "refused"
 
 
 def test_british_and_american_spellings_of_a_word_are_one_word():

@@ -220,6 +220,43 @@ def test_a_question_about_a_name_the_passage_puts_in_no_slot_is_told_apart(roles
         assert roles.question_conflict(asked, passage) == "", asked
 
 
+def test_names_in_the_parts_the_question_gives_them_stand_for_a_shared_word(roles):
+    # a paraphrase shares no word with the passage but its names: the figure is
+    # about what it asks when they stand in the same parts around one verb
+    from app import answering, question
+    from app.types import Chunk, Hit
+
+    passage = ("The alliance is one of the largest in shipping history, with Maersk investing "
+               "$3 billion in Flexport. The deal is structured with an initial payment of $1 "
+               "billion, with an additional $2 billion to follow.")
+    assert roles.roles_agree("How much is Maersk putting into Flexport?", passage)
+    assert roles.roles_agree("What is the total Maersk is pouring into Flexport?", passage)
+    for asked in ("How much is Flexport putting into Maersk?",  # the parts the other way round
+                  "How much profit does Flexport expect from the Maersk deal?",
+                  "How much is Maersk putting in?"):  # one name: no evidence
+        assert not roles.roles_agree(asked, passage), asked
+    hits = [Hit(Chunk(id="c0", text=passage, source="news.txt", title="", start=0,
+                      end=len(passage), content_hash=""), score=1.0, similarity=0.6)]
+
+    def gate(asked, agrees):
+        return answering.answerable(question.analyse(asked), hits, roles.question_conflict, agrees)
+
+    paraphrase = "How much is Maersk putting into Flexport?"
+    assert gate(paraphrase, roles.roles_agree) == ""
+    assert "no passage gives the figure" in gate(paraphrase, None)  # without it, refused
+    assert "no passage gives the figure" in gate("How much is Flexport putting into Maersk?",
+                                                 roles.roles_agree)
+    # the sentences that let it through are the ones the answer is to come from
+    admitted: list[str] = []
+    assert answering.answerable(question.analyse(paraphrase), hits, roles.question_conflict,
+                                roles.roles_agree, admitted) == ""
+    assert admitted and "Maersk investing $3 billion" in admitted[0]
+    shared: list[str] = []  # a window that shares a word lets it through as before
+    assert answering.answerable(question.analyse("How much is Maersk investing in Flexport?"),
+                                hits, roles.question_conflict, roles.roles_agree, shared) == ""
+    assert shared == []
+
+
 def test_a_capital_that_only_opens_the_sentence_is_not_a_name():
     source = "You can disable the cache for one request with the --no-cache option."
     kept = verify.check("Disabling the cache for one request needs the --no-cache option [1].",
