@@ -508,6 +508,16 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
         rival = _disagreeing(q, hits, ranked, chosen, top - DISAGREEMENT_MARGIN)
         if rival is not None:
             chosen.append(rival)
+    # A reference page gives the facts of what a section is about on lines of
+    # their own under its heading ("- Default: 2", "- Type: Number"): those of the
+    # first quote's section whose label the question asks with ("… by default?")
+    # are quoted after it.
+    if chosen:
+        _, n, s = chosen[0]
+        known = {sentence_key(x[2]) for x in chosen}
+        lines = [line for line in field_lines(hits[n - 1].chunk.text, s, q.words)
+                 if sentence_key(line) not in known]
+        chosen[1:1] = [(0.0, n, line) for line in lines]
     # A sentence that ends in a colon introduces what follows ("You can raise
     # it like so:"), which is quoted with it; one that opens by referring back
     # ("This inserts the actor ID") is quoted after the sentence it refers to. A
@@ -538,6 +548,37 @@ def extractive(q: Question, hits: list[Hit], ranker: Ranker, note: str) -> Answe
     verbatim = all(e is not None for _, e in exact)
     return Answer(text=quoted, citations=cites, mode="extractive", grounded=verbatim,
                   question=q.text, query=q.query, note=note)
+
+
+MAX_FIELD_LINES = 2  # field lines quoted beside the sentence whose section they stand in
+
+
+def field_lines(chunk_text: str, sentence: str, asked: frozenset[str]) -> list[str]:
+    """The "Label: value" lines (`text.field_label`: "- Default: 2") of the
+    section of a chunk that `sentence` stands in (from its heading to the
+    next), whose label is one of the `asked` word stems ("default" of "… by
+    default?"), without their list marks: a reference page gives the facts of
+    what a section is about so ("#### fetch-retries", "- Default: 2", "- Type:
+    Number", then the description the question matched)."""
+    block: list[str] = []
+    found = False
+    key = sentence_key(sentence)
+    for s in text.split_sentences(chunk_text):
+        if text.is_heading(s):
+            if found:
+                break
+            block = []
+            continue
+        block.append(s)
+        found = found or key in sentence_key(s)
+    if not found:
+        return []
+    out = []
+    for s in block:
+        label = text.field_label(s)
+        if label and text.content_words(label) & asked and key not in sentence_key(s):
+            out.append(re.sub(r"^[-*\u2022\s]+", "", s).strip())
+    return out[:MAX_FIELD_LINES]
 
 
 def described(q: Question, hits: list[Hit], opening: Opening) -> tuple[Answer | None, list[Hit]]:

@@ -585,6 +585,21 @@ REFERRING_WORDS = REFERRING_OPENERS - {"that"} | frozenset(
     "both neither either he she his her him them".split())
 
 
+# A line that gives one fact of what its section is about, as "Label: value": "-
+# Default: 2", "* Type: Number", "Author: Stuart Bishop" (the label: up to three words)
+_FIELD = re.compile(r"[-*\u2022\s]*([A-Za-z][A-Za-z ]{0,24}?)\s*:\s+\S")
+FIELD_CHARS = 160  # a longer line is prose with a colon in it
+
+
+def field_label(sentence: str) -> str | None:
+    """The label of a line of the form "Label: value" ("- Default: 2" ->
+    "Default"), or None for any other sentence."""
+    m = _FIELD.match(sentence)
+    if m is None or len(sentence) > FIELD_CHARS or len(m.group(1).split()) > 3:
+        return None
+    return m.group(1)
+
+
 def refers_back(sentence: str) -> bool:
     """Whether a sentence opens by referring to what came before it."""
     first = re.match(r"\W*([^\W\d_][\w'’]*)", sentence)

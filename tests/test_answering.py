@@ -908,6 +908,30 @@ def test_a_short_line_under_a_heading_is_read_with_it_and_quoted(engine):
     assert a.mode == "extractive" and "MIT licensed." in a.text, a.text + a.note
 
 
+def test_a_settings_line_the_question_asks_with_is_quoted_beside_the_description(engine):
+    # a reference page gives a setting's default on a line of its own under its
+    # heading; the question matches the description, and asks with the line's label
+    page = ("#### init-license\n\n- Default: \"ISC\"\n- Type: String\n\n"
+            "The value npm init should use by default for the package license.\n\n"
+            "#### init-module\n\n- Default: \"~/.npm-init.js\"\n- Type: Path\n\n"
+            "A module that will be loaded by the npm init command.\n\n"
+            "#### init-version\n\n- Default: \"1.0.0\"\n- Type: SemVer string\n\n"
+            "The value that npm init should use by default for the package version number, if not "
+            "already set in package.json.\n")
+    assert text.field_label("- Default: 2") == "Default" and text.field_label("* Type: Number")
+    assert text.field_label("A module that will be loaded by the npm init command.") is None
+    licence = "The value npm init should use by default for the package license."
+    assert answering.field_lines(page, licence, frozenset({"default", "licens"})) == [
+        'Default: "ISC"']
+    assert answering.field_lines(page, licence, frozenset({"licens"})) == []  # no label asked with
+    a = _ask(engine, "What licence does npm init put in a new package by default?", page)
+    assert a.mode == "extractive" and a.grounded, a.text + a.note  # quoted verbatim
+    assert a.text.index(licence) < a.text.index('Default: "ISC"'), a.text
+    assert "1.0.0" not in a.text and "npm-init.js" not in a.text  # other settings' lines
+    typed = _ask(engine, "What type of value is init-version?", page)
+    assert "Type: SemVer string" in typed.text and "Default" not in typed.text, typed.text
+
+
 def test_a_paraphrase_let_through_by_its_names_parts_is_answered_from_that_sentence(engine):
     # no word of the question but its names is in the passages: the sentence that
     # holds the names in the parts the question gives them lets it through, and
