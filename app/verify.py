@@ -267,14 +267,23 @@ def _partner(copula, tok):
     return None
 
 
+def _climb(tok, deps: tuple[str, ...], loose: tuple[str, ...] = ()):
+    """The token a name or figure hangs from the rest of the sentence by:
+    climbed through the arcs `deps` to the name or figure it is part of
+    ("Web" -> "Services" in "Amazon Web Services"), and through the arcs
+    `loose` to any head (a conjunct, an apposition)."""
+    t = tok
+    while t.head.i != t.i and t.dep_ in deps and (_is_anchor(t.head) or t.dep_ in loose):
+        t = t.head
+    return t
+
+
 def relation(tok) -> tuple[str, str]:
     """(role, stem of the word it hangs on) of a name or figure token: its own
     name or figure is climbed first ("Web" in "Amazon Web Services" hangs where
     "Services" does)."""
-    t = tok
-    while t.head.i != t.i and t.dep_ in ("compound", "flat", "nummod", "quantmod", "nmod", "conj",
-                                         "appos") and (_is_anchor(t.head) or t.dep_ in ("conj", "appos")):
-        t = t.head
+    t = _climb(tok, ("compound", "flat", "nummod", "quantmod", "nmod", "conj", "appos"),
+               loose=("conj", "appos"))
     dep, head = t.dep_, t.head
     if dep == "ROOT" or head.i == t.i:
         return ("root", _stem(t))
@@ -308,9 +317,7 @@ def _thematic(tok) -> tuple[str, int] | None:
     ("from"); None for any other place (a possessor, a modifier). The
     preposition a parse hangs on the moved thing ("$50 billion in OpenAI")
     counts for the verb that moves it."""
-    t = tok
-    while t.head.i != t.i and t.dep_ in ("compound", "flat", "nmod", "appos") and _is_anchor(t.head):
-        t = t.head
+    t = _climb(tok, ("compound", "flat", "nmod", "appos"))
     dep, head = t.dep_, t.head
     if dep == "nsubj" and head.pos_ in ("VERB", "AUX"):
         return ("agent", head.i)
