@@ -577,7 +577,7 @@ def field_lines(chunk_text: str, sentence: str, asked: frozenset[str]) -> list[s
     for s in block:
         label = text.field_label(s)
         if label and text.content_words(label) & asked and key not in sentence_key(s):
-            out.append(re.sub(r"^[-*\u2022\s]+", "", s).strip())
+            out.append(re.sub("^" + text.LIST_MARK, "", s).strip())
     return out[:MAX_FIELD_LINES]
 
 

@@ -587,7 +587,8 @@ REFERRING_WORDS = REFERRING_OPENERS - {"that"} | frozenset(
 
 # A line that gives one fact of what its section is about, as "Label: value": "-
 # Default: 2", "* Type: Number", "Author: Stuart Bishop" (the label: up to three words)
-_FIELD = re.compile(r"[-*\u2022\s]*([A-Za-z][A-Za-z ]{0,24}?)\s*:\s+\S")
+LIST_MARK = r"[-*\u2022\s]*"  # the mark a list item opens with ("- ", "* ", "• ")
+_FIELD = re.compile(LIST_MARK + r"([A-Za-z][A-Za-z ]{0,24}?)\s*:\s+\S")
 FIELD_CHARS = 160  # a longer line is prose with a colon in it
 
 
