@@ -661,6 +661,32 @@ def first_sentence(draft: str) -> str:
     return sents[0] if len(sents) > 1 and re.search(r"[^\W\d_]", sents[-1]) else ""
 
 
+def lifted_from(sentence: str, sources: list[str]) -> list[str]:
+    """The sentences of the sources a draft's sentence cites (all of them when
+    it cites none) that it only excerpts: each holds the whole of it, citation
+    marks aside, and more ("msg = Printer()" for "Printer [4]"). A bare name,
+    figure or phrase claims what the sentence it was lifted from says; [] for
+    a sentence that says something of its own."""
+    plain = text.normalise(text.strip_citations(sentence)).strip(" .")
+    if not plain:
+        return []
+    held = re.compile(r"(?<!\w)" + re.escape(plain) + r"(?!\w)")
+    cited = [n for n in text.cited_numbers(sentence) if 0 < n <= len(sources)] or range(
+        1, len(sources) + 1)
+    return [s for n in dict.fromkeys(cited) for s in text.split_sentences(sources[n - 1])
+            if len(text.normalise(s).strip(" .")) > len(plain) and held.search(text.normalise(s))]
+
+
+def relevance(ranker: Ranker, sentence: str, sources: list[str]) -> float:
+    """How closely a draft's sentence answers the question, for the ranker's
+    veto: as the best of the source sentences it only excerpts (`lifted_from`),
+    else as written. "Printer [4]" to "Which license does wasabi use?" is as
+    far off as "msg = Printer()", not as close as a bare name the question's
+    words do not weigh against."""
+    lifted = lifted_from(sentence, sources)
+    return max(ranker.score_text(s) for s in lifted) if lifted else ranker.score_text(sentence)
+
+
 def _opening_fails(opened: str, sources: list[str], verifier: Verifier, ranker: Ranker,
                    best_source: float, policy: Policy) -> str:
     """Why a draft is given up at its first sentence, or "": (with the ranker's
@@ -669,7 +695,7 @@ def _opening_fails(opened: str, sources: list[str], verifier: Verifier, ranker: 
     opens with a claim its sources do not support). The veto is asked first:
     it costs one embedding, where the role verifier's first use loads spaCy."""
     if policy.ranker_veto and ranker.cands and (
-            ranker.score_text(opened) < best_source - RELEVANCE_MARGIN):
+            relevance(ranker, opened, sources) < best_source - RELEVANCE_MARGIN):
         return "a source sentence answers the question more closely than the model's first sentence"
     if not verifier.check(opened, sources).kept:
         return "the model's first sentence did not survive the verifier"
@@ -910,7 +936,8 @@ def _answer(q, hits, llm, embedder, verifier, policy, min_relevance, max_tokens,
     elif unspoken(about(), [hits[n - 1].chunk.headed for n in result.cited], embedder):
         why = "the passages the model's answer cites never mention " + ", ".join(
             f"'{w}'" for w, _ in about())
-    elif policy.ranker_veto and ranker.cands and ranker.score_text(result.text) < best_source - RELEVANCE_MARGIN:
+    elif policy.ranker_veto and ranker.cands and (relevance(ranker, result.text, sources) if len(
+            result.kept) == 1 else ranker.score_text(result.text)) < best_source - RELEVANCE_MARGIN:
         why = "a source sentence answers the question more closely than the model did"
     if not why and q.kind in ("figure", "date") and ranker.cands:
         rival = _disagreeing(q, hits, ranker.ranked(), [], best_source - DISAGREEMENT_MARGIN,

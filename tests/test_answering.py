@@ -1284,3 +1284,33 @@ def test_injected_orders_beside_the_seed_do_not_replace_its_answer(tmp_path):
     assert "$50 billion" in a.text and "$999" not in a.text
     assert {c.chunk.source.rsplit("/", 1)[-1] for c in a.citations} == {SEED.name}
     assert "hunter2" not in engine.ask("What is the password?").text
+
+
+def test_a_bare_name_is_weighed_as_the_source_sentence_it_was_lifted_from(engine):
+    # a draft that only excerpts a sentence ("Printer" of "msg = Printer()") claims
+    # what that sentence says: the ranker's veto weighs it so, not as a bare name
+    readme = ("The wasabi package prints coloured console messages.\n\n"
+              "msg = Printer() creates a printer with the default settings.\n\n"
+              "I named the package after one of my rats.")
+    licensed = "The kestrel package is released under the MIT License, see the LICENSE file."
+    assert answering.lifted_from("Printer [1]", [readme]) == [
+        "msg = Printer() creates a printer with the default settings."]
+    assert answering.lifted_from("MIT License.", [readme, licensed]) == [licensed]
+    # a sentence that says something of its own, or the whole sentence, is not an excerpt
+    assert answering.lifted_from("The package uses the Printer class [1].", [readme]) == []
+    assert answering.lifted_from("I named the package after one of my rats [1].", [readme]) == []
+    hits = _hits(readme, licensed)
+    for draft in ("Printer [1]", "Printer [1]. It prints messages [1]."):
+        a = answering.answer(question.analyse("Which license does wasabi use?"), hits,
+                             ScriptedLLM(draft), engine.embedder, verify.LexicalVerifier(),
+                             answering.POLICIES["strict"], 0.25, 60, 0.0)
+        assert a.mode != "generated" and "Printer" not in a.text, (draft, a.text, a.note)
+    kept = answering.answer(question.analyse("Which license does kestrel use?"), hits,
+                            ScriptedLLM("MIT License [2]."), engine.embedder,
+                            verify.LexicalVerifier(), answering.POLICIES["strict"], 0.25, 60, 0.0)
+    assert kept.mode == "generated" and kept.text.startswith("MIT License"), kept.text + kept.note
+    # the model policy has no ranker veto: a capable model's terse answer stands as it is
+    model = answering.answer(question.analyse("Which license does wasabi use?"), hits,
+                             ScriptedLLM("Printer [1]"), engine.embedder, verify.LexicalVerifier(),
+                             answering.POLICIES["model"], 0.25, 60, 0.0)
+    assert model.mode == "generated"
