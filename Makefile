@@ -101,7 +101,7 @@ eval: install
 	for n in 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do \
 	  $(RAGCHAT) eval eval/docs_holdout$$n.jsonl --out eval/reports/docs_holdout$$n || exit 1; done
 	for s in pdf_holdout1 pdf_holdout2 pdf_holdout3 pdf_holdout4 pkg_holdout1 pkg_holdout2 \
-	    pkg_holdout3 pkg_holdout4 pkg_holdout5 pkg_holdout6 who_holdout1 when_holdout1 release_holdout1 release_holdout2 version_holdout1 version_holdout2 release_holdout3 release_holdout4 date_holdout1 noun_holdout1 release_holdout5 release_holdout6 code_holdout1 code_holdout2 cover_holdout1 cover_holdout2 how_holdout1 apart_holdout1 apart_holdout2 chunk_holdout1 mix_holdout1 mix_holdout2 short_holdout1 desc_holdout1 scope_holdout1 spelling_holdout1 scope_holdout2 scope_holdout3 scope_holdout4 apart_holdout3 about_holdout1 line_holdout1 para_holdout1 npm_holdout1 npm_holdout2 which_holdout1 npm_holdout3; do \
+	    pkg_holdout3 pkg_holdout4 pkg_holdout5 pkg_holdout6 who_holdout1 when_holdout1 release_holdout1 release_holdout2 version_holdout1 version_holdout2 release_holdout3 release_holdout4 date_holdout1 noun_holdout1 release_holdout5 release_holdout6 code_holdout1 code_holdout2 cover_holdout1 cover_holdout2 how_holdout1 apart_holdout1 apart_holdout2 chunk_holdout1 mix_holdout1 mix_holdout2 short_holdout1 desc_holdout1 scope_holdout1 spelling_holdout1 scope_holdout2 scope_holdout3 scope_holdout4 apart_holdout3 about_holdout1 line_holdout1 para_holdout1 npm_holdout1 npm_holdout2 which_holdout1 npm_holdout3 npm_holdout4 pdf_holdout5; do \
 	  $(RAGCHAT) eval eval/$$s.jsonl --out eval/reports/$$s || exit 1; done
 	$(RAGCHAT) eval $(DATASETS)/blockchain_solana --out eval/reports/blockchain_solana
 	for d in eval/drafts/*.jsonl; do \
