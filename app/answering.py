@@ -84,6 +84,11 @@ Unused = Callable[[list[str]], list[str]]  # word stems -> those no passage of t
 FilesUsing = Callable[[list[str]], tuple[dict[str, set[str]], int]]
 Vocabulary = Callable[[str], int]  # folder -> how many word stems its files use together
 SILENCE_VOCABULARY = 2000  # files that use fewer are too few for their silence to count
+# A question's rare words missing from the quotes (`quote_coverage`, weighed by rarity and
+# MiniLM's word match) is evidence from fewer: a 40-page report's or 17 reference pages'
+# (1,600-1,700 stems), never a short article's (a few hundred). That the whole collection
+# never uses a word is not: a long report never says "role" or "document" either.
+COVERAGE_VOCABULARY = 1000
 Conflict = Callable[[str, str], str]  # (question, passage) -> why it answers about another name
 Agrees = Callable[[str, str], bool]  # (question, passage) -> whether it holds the names in their parts
 Opening = Callable[[str], "Hit | None"]  # a document's path -> its first passage
@@ -329,12 +334,23 @@ def quote_coverage(q: Question, quoted: str, rarity: Rarity,
     return share, named
 
 
-def _silence_counts(hits: list[Hit], vocabulary: Vocabulary | None) -> bool:
+def asks(q: Question) -> list[Question]:
+    """Each sentence of a question that has words of its own, as a question of
+    its own: "Compare Solana with the other platforms. What makes it stand
+    out?" asks two things, and quotes that answer one answer it in part. The
+    question itself when it is one sentence."""
+    parts = [s for s in text.split_sentences(q.focus) if text.content_words(s)]
+    if len(parts) < 2:
+        return [q]
+    return [replace(q, focus=s, words=frozenset(text.content_words(s))) for s in parts]
+
+
+def _silence_counts(hits: list[Hit], vocabulary: Vocabulary | None,
+                    floor: int = SILENCE_VOCABULARY) -> bool:
     """Whether every folder the passages come from uses enough word stems in
-    its files for what they do not say to be evidence (`SILENCE_VOCABULARY`)."""
+    its files (`floor`) for what they do not say to be evidence."""
     folders = {os.path.dirname(h.chunk.source) for h in hits}
-    return vocabulary is not None and bool(folders) and min(
-        map(vocabulary, folders)) >= SILENCE_VOCABULARY
+    return vocabulary is not None and bool(folders) and min(map(vocabulary, folders)) >= floor
 
 
 def releases(q: Question) -> list[str]:
@@ -714,8 +730,8 @@ def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
     hold less than `MIN_QUOTE_COVERAGE` of its words, weighted by rarity and
     counting a word the quote puts in other words (`quote_coverage`) ("How
     do I pause a tqdm bar with a keyboard shortcut?" answered by a sentence on
-    nested bars), where the passages' folders are large enough for their
-    silence to count (`_silence_counts`: a short article's is not) and the
+    nested bars), and of the words of each of its sentences (`asks`), where the passages' folders are large enough for their
+    silence to count (`COVERAGE_VOCABULARY`: a short article's is not) and the
     question is not a follow-up (whose words the conversation holds). A
     question for a figure or a name is refused when the quoted passages never
     mention the thing it asks the fact of (`about`, `unspoken`)."""
@@ -723,9 +739,10 @@ def _quote_or_refuse(q: Question, hits: list[Hit], ranker: Ranker, why: str,
         return refusal(q, hits, "the passages hold no sentence to quote")
     a = extractive(q, hits, ranker, why)
     if policy.question_gates and rarity is not None and q.kind is None and not q.follow_up:
-        share, lacking = quote_coverage(q, a.text, rarity, embedder)
+        share, lacking = max((quote_coverage(part, a.text, rarity, embedder) for part in asks(q)),
+                             key=lambda c: c[0])
         # the folders' vocabularies are counted (once per process) only when needed
-        if share < MIN_QUOTE_COVERAGE and _silence_counts(hits, vocabulary):
+        if share < MIN_QUOTE_COVERAGE and _silence_counts(hits, vocabulary, COVERAGE_VOCABULARY):
             return refusal(q, hits, "the sentences closest to it hold few of its words (none of "
                            + ", ".join(f"'{w}'" for w in lacking) + ")")
     lacking = unspoken(about(), [c.chunk.headed for c in a.citations], embedder) if about else []

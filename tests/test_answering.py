@@ -232,8 +232,18 @@ def test_quotes_that_hold_few_of_the_questions_words_are_refused_where_silence_c
     # a question the sentence answers, in words of its own, is quoted
     a = ask("What does Osprey print its bars to by default?")
     assert a.mode == "extractive" and "standard error" in a.text
-    # a short document's silence is no evidence, and the model policy has no such gate
+    # a short document's silence is no evidence, and the model policy has no such gate;
+    # a long report's or a few reference pages' (1,500 stems) is, for the quotes' coverage
     assert ask("How do I pause an Osprey bar with a keyboard shortcut?", 300).mode == "extractive"
+    assert ask("How do I pause an Osprey bar with a keyboard shortcut?", 1500).mode == "refused"
+    assert ask("What does Osprey print its bars to by default?", 1500).mode == "extractive"
+    # a question of two sentences asks two things: quotes that answer one answer it in part
+    two = ("What does Osprey print its bars to? Explain the keyboard shortcuts, hotkeys and mouse "
+           "gestures that pause, resume or cancel them.")
+    assert [p.focus for p in answering.asks(question.analyse(two))] == [
+        "What does Osprey print its bars to?", two.split("? ")[1]]
+    assert ask(two).mode == "extractive" and "standard error" in ask(two).text
+    assert ask(two.split("? ")[1]).mode == "refused"
     assert ask("How do I pause an Osprey bar with a keyboard shortcut?",
                policy="model").mode != "refused"
     # rare words weigh more: the quote holds the common words, not the rare one
@@ -806,6 +816,8 @@ def test_a_thing_the_whole_collection_never_names_is_refused_as_never_mentioned(
     assert a.mode == "refused" and "'encryption'" in a.note and "never mention" in a.note, a.note
     assert "'records'" in a.note  # every noun it lacks, as the question writes it
     for kept in (ask("Which encryption does the council use for the museum's renovation?", size=500),
+                 # a long report never uses many a common noun: its silence on one is no evidence
+                 ask("Which encryption does the council use for the museum's renovation?", size=1500),
                  ask("Which encryption does the council use for the museum's renovation?",
                      verifier=verify.LexicalVerifier()),  # no parse: no such refusal
                  ask("How much went to the museum's renovation?"),  # "went" is a verb
